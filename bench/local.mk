@@ -1,0 +1,1 @@
+# The study (issue 6).

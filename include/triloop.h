@@ -1,0 +1,441 @@
+/*
+ * triloop: one event reactor, three backends (io_uring, epoll, thread pool).
+ *
+ * Conventions
+ * -----------
+ * - Every function that can fail returns 0 (or a non-negative count) on
+ *   success and a negative errno on failure.  There is no global error state.
+ *   tl_strerror() turns any return value into text.
+ * - Watchers (tl_io, tl_timer, ...) and operation requests (tl_op) are
+ *   allocated by the caller and embedded wherever the caller likes.  The loop
+ *   never allocates per start or per submit on its hot paths.  Fields whose
+ *   names start with "tl__" are private.
+ * - A loop is used from one thread.  The only functions that may be called
+ *   from other threads are tl_async_send() and tl_pool_stats().
+ *
+ * Ownership of operations and their buffers (the contract every backend is
+ * tested against)
+ * ---------------------------------------------------------------------------
+ * 1. A successful submit (tl_read(), tl_recv(), ... returned 0) hands the
+ *    tl_op and everything it points at (buffer, iovec array and the buffers it
+ *    names, path, sockaddr) to the loop.  The caller must not touch, move or
+ *    free any of it until the op's callback runs.
+ * 2. The callback runs exactly once per successful submit, on the loop's
+ *    thread, from inside tl_run() or tl_loop_destroy().  The result is the
+ *    syscall's (bytes, fd, 0) or a negative errno.
+ * 3. When the callback starts, the op and its memory belong to the caller
+ *    again: the callback may free them, or resubmit the same op.
+ * 4. tl_op_cancel() never skips the callback: it comes exactly once, with
+ *    -ECANCELED, or with the real result if the op had already finished.
+ * 5. tl_loop_destroy() with ops in flight cancels them all and runs every
+ *    callback (most with -ECANCELED) before it returns.  Callbacks that run
+ *    during destroy cannot submit new ops (submit returns -ESHUTDOWN).
+ * 6. A failed submit (negative return) hands nothing over: no callback will
+ *    run and the caller keeps its memory.
+ * 7. Closing an fd with ops in flight: close it through tl_close() (or call
+ *    tl_cancel_fd() first).  Both complete every op in flight on that fd
+ *    before the fd number can be reused.  Closing it behind the loop's back
+ *    with close(2) is undefined on some kernels (io_uring keeps its own
+ *    reference to the file and the op may never finish).
+ *
+ * Watchers follow libev's rules: start/stop are O(1) (timers O(log n)), a
+ * stopped watcher never has its callback invoked, stopping a pending watcher
+ * clears its pending state.  Starting an active watcher returns -EBUSY;
+ * stopping an inactive one returns -EALREADY and changes nothing.
+ */
+#ifndef TRILOOP_H
+#define TRILOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TL_VERSION_MAJOR 0
+#define TL_VERSION_MINOR 1
+#define TL_VERSION_PATCH 0
+
+/** Library version as a string, e.g. "0.1.0". */
+const char *tl_version(void);
+
+/** Seconds, as libev counts them. */
+typedef double tl_tstamp;
+
+typedef struct tl_loop tl_loop;
+
+/* ------------------------------------------------------------------ */
+/* Backends and loop creation                                          */
+/* ------------------------------------------------------------------ */
+
+enum tl_backend_id {
+  TL_BACKEND_AUTO = 0,       /* uring if it really works here, else epoll */
+  TL_BACKEND_URING = 1,
+  TL_BACKEND_EPOLL = 2,
+  TL_BACKEND_THREADPOOL = 3,
+  TL_BACKEND_COUNT = 4
+};
+
+/* Loop flags: the low 4 bits hold a tl_backend_id. */
+#define TL_FLAG_BACKEND_MASK 0x0fu
+/* Ignore TRILOOP_* environment variables (they are always ignored in
+ * setuid/setgid processes, where getauxval(AT_SECURE) is set). */
+#define TL_FLAG_NOENV 0x100u
+
+/*
+ * Creates a loop.  Backend choice: an explicit backend in flags wins; with
+ * TL_BACKEND_AUTO the environment variable TRILOOP_BACKEND (uring, epoll,
+ * threadpool, auto) decides; otherwise auto.
+ * Errors: -EINVAL for an unknown TRILOOP_BACKEND value or bad flags (the
+ * valid names are in tl_strerror(-EINVAL) and tl_backend_names()), the
+ * errno that made an explicitly requested backend unusable (-EPERM when
+ * io_uring is forbidden by seccomp or sysctl, -ENOSYS, -ENOMEM for
+ * RLIMIT_MEMLOCK), -ENOMEM.
+ */
+int tl_loop_new(tl_loop **loopp, unsigned flags);
+
+/*
+ * Destroys a loop.  Ops in flight are cancelled and their callbacks run
+ * before this returns.  Active watchers are simply forgotten (their memory is
+ * the caller's).  Returns 0, or -EBUSY when called from inside tl_run().
+ */
+int tl_loop_destroy(tl_loop *loop);
+
+/* Name of the loop's backend: "uring", "epoll" or "threadpool". */
+const char *tl_backend_name(const tl_loop *loop);
+enum tl_backend_id tl_backend(const tl_loop *loop);
+
+/* "uring|epoll|threadpool|auto" */
+const char *tl_backend_names(void);
+
+/* Maps a name to an id; -EINVAL for an unknown name. */
+int tl_backend_from_name(const char *name);
+
+/* Name for an id, or NULL. */
+const char *tl_backend_id_name(int id);
+
+/*
+ * Probes whether a backend works on this machine right now (for uring: a
+ * ring is really set up).  Returns 0 or the negative errno, and writes a
+ * human-readable reason into why (may be NULL).
+ */
+int tl_backend_probe(int id, char *why, size_t whylen);
+
+/*
+ * What TL_BACKEND_AUTO picks here; writes why into why (may be NULL).
+ * Honours neither flags nor the environment.
+ */
+int tl_backend_auto(char *why, size_t whylen);
+
+/*
+ * Re-creates the backend's kernel state in a child after fork() (libev's
+ * ev_loop_fork).  Call it in the child before using the loop there.
+ */
+int tl_loop_fork(tl_loop *loop);
+
+void tl_set_userdata(tl_loop *loop, void *data);
+void *tl_userdata(const tl_loop *loop);
+
+/* Counters the benchmarks print. */
+struct tl_loop_stats {
+  uint64_t iterations;     /* loop iterations (backend waits) */
+  uint64_t syscalls;       /* syscalls made by the loop thread in the backend */
+  uint64_t ops_submitted;
+  uint64_t ops_completed;
+};
+void tl_loop_stats(const tl_loop *loop, struct tl_loop_stats *st);
+
+/* ------------------------------------------------------------------ */
+/* Running                                                             */
+/* ------------------------------------------------------------------ */
+
+enum tl_run_mode {
+  TL_RUN_DEFAULT = 0,  /* until no active (ref'd) watchers or ops, or tl_break */
+  TL_RUN_ONCE = 1,     /* one iteration, blocking for events if needed */
+  TL_RUN_NOWAIT = 2    /* one iteration, never blocking */
+};
+
+/*
+ * Runs the loop.  Returns 1 if active watchers or ops remain, 0 if none, or
+ * a negative errno if the backend failed (the loop stays usable).
+ * Returns -EBUSY if called recursively or during destroy.
+ */
+int tl_run(tl_loop *loop, int mode);
+
+/* Makes the innermost tl_run() return after the current iteration. */
+void tl_break(tl_loop *loop);
+
+/* The time cached at the start of this iteration (monotonic seconds). */
+tl_tstamp tl_now(const tl_loop *loop);
+/* Re-reads the clock into the cache. */
+void tl_now_update(tl_loop *loop);
+
+/* A loop with only unref'd work returns from TL_RUN_DEFAULT (libev). */
+void tl_ref(tl_loop *loop);
+void tl_unref(tl_loop *loop);
+
+/* Number of ops submitted and not yet called back. */
+unsigned tl_ops_in_flight(const tl_loop *loop);
+
+/* ------------------------------------------------------------------ */
+/* Watchers                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Event bits passed to watcher callbacks. */
+#define TL_READ     0x01u
+#define TL_WRITE    0x02u
+#define TL_TIMER    0x0100u
+#define TL_SIGNAL   0x0400u
+#define TL_CHILD    0x0800u
+#define TL_IDLE     0x2000u
+#define TL_PREPARE  0x4000u
+#define TL_CHECK    0x8000u
+#define TL_ASYNC    0x80000u
+/* The watcher was stopped because its fd is invalid (closed, EBADF, or the
+ * kernel refused it); the callback sees TL_ERROR with the fd's events. */
+#define TL_ERROR    0x80000000u
+
+#define TL_MINPRI (-2)
+#define TL_MAXPRI 2
+
+/* Common head of every watcher.  Public: data, priority (set while
+ * inactive), cb.  Read-only: active, pending. */
+#define TL__WATCHER(type)                                     \
+  int active;                                                 \
+  int pending;                                                \
+  int priority;                                               \
+  void *data;                                                 \
+  void (*cb)(tl_loop *loop, struct type *w, unsigned revents)
+
+typedef struct tl_watcher { TL__WATCHER(tl_watcher); } tl_watcher;
+
+typedef struct tl_io {
+  TL__WATCHER(tl_io);
+  int fd;
+  unsigned events;          /* TL_READ | TL_WRITE */
+  struct tl_io *tl__next;   /* per-fd list */
+} tl_io;
+
+typedef struct tl_timer {
+  TL__WATCHER(tl_timer);
+  tl_tstamp at;             /* private while active: expiry */
+  tl_tstamp repeat;
+} tl_timer;
+
+typedef struct tl_signal {
+  TL__WATCHER(tl_signal);
+  int signum;
+  struct tl_signal *tl__next;
+} tl_signal;
+
+typedef struct tl_child {
+  TL__WATCHER(tl_child);
+  int pid;                  /* pid to watch, 0 for any child */
+  int rpid;                 /* set before the callback: pid that changed */
+  int rstatus;              /* set before the callback: waitpid status */
+  struct tl_child *tl__next;
+} tl_child;
+
+typedef struct tl_async {
+  TL__WATCHER(tl_async);
+  volatile int tl__sent;
+} tl_async;
+
+typedef struct tl_idle { TL__WATCHER(tl_idle); } tl_idle;
+typedef struct tl_prepare { TL__WATCHER(tl_prepare); } tl_prepare;
+typedef struct tl_check { TL__WATCHER(tl_check); } tl_check;
+
+typedef void (*tl_io_cb)(tl_loop *, tl_io *, unsigned);
+typedef void (*tl_timer_cb)(tl_loop *, tl_timer *, unsigned);
+typedef void (*tl_signal_cb)(tl_loop *, tl_signal *, unsigned);
+typedef void (*tl_child_cb)(tl_loop *, tl_child *, unsigned);
+typedef void (*tl_async_cb)(tl_loop *, tl_async *, unsigned);
+typedef void (*tl_idle_cb)(tl_loop *, tl_idle *, unsigned);
+typedef void (*tl_prepare_cb)(tl_loop *, tl_prepare *, unsigned);
+typedef void (*tl_check_cb)(tl_loop *, tl_check *, unsigned);
+
+/* Sets the priority of an inactive watcher (clamped to MINPRI..MAXPRI).
+ * Returns -EBUSY if it is active or pending. */
+int tl_set_priority(void *watcher, int priority);
+
+/* Is the watcher started / pending? */
+int tl_is_active(const void *watcher);
+int tl_is_pending(const void *watcher);
+
+/* Clears a pending watcher; returns the events it had pending (0 if none). */
+unsigned tl_clear_pending(tl_loop *loop, void *watcher);
+
+/* Queues events for a watcher as if they had happened (libev feed_event). */
+void tl_feed_event(tl_loop *loop, void *watcher, unsigned revents);
+
+/* io: level-triggered readiness.  -EBADF for fd < 0 or an fd the backend
+ * refuses, -EINVAL for events without TL_READ|TL_WRITE. */
+void tl_io_init(tl_io *w, tl_io_cb cb, int fd, unsigned events);
+int tl_io_start(tl_loop *loop, tl_io *w);
+int tl_io_stop(tl_loop *loop, tl_io *w);
+/* Changes the events of an active or inactive watcher. */
+int tl_io_set(tl_loop *loop, tl_io *w, unsigned events);
+
+/* timers: after seconds from now, then every repeat seconds (0: once).
+ * -EINVAL for negative or NaN values. */
+void tl_timer_init(tl_timer *w, tl_timer_cb cb, tl_tstamp after, tl_tstamp repeat);
+int tl_timer_set(tl_timer *w, tl_tstamp after, tl_tstamp repeat);
+int tl_timer_start(tl_loop *loop, tl_timer *w);
+int tl_timer_stop(tl_loop *loop, tl_timer *w);
+/* libev ev_timer_again: restart a repeating timer at now + repeat, or stop
+ * it if repeat is 0. */
+int tl_timer_again(tl_loop *loop, tl_timer *w);
+/* Seconds until an active timer fires (0 if inactive). */
+tl_tstamp tl_timer_remaining(const tl_loop *loop, const tl_timer *w);
+
+/* signals: delivered on the loop thread.  Several loops may watch one signal;
+ * each gets it.  -EINVAL for a bad signal number or SIGKILL/SIGSTOP. */
+void tl_signal_init(tl_signal *w, tl_signal_cb cb, int signum);
+int tl_signal_start(tl_loop *loop, tl_signal *w);
+int tl_signal_stop(tl_loop *loop, tl_signal *w);
+
+/* child exits (pid > 0, or 0 for any child).  Reaps with waitpid. */
+void tl_child_init(tl_child *w, tl_child_cb cb, int pid);
+int tl_child_start(tl_loop *loop, tl_child *w);
+int tl_child_stop(tl_loop *loop, tl_child *w);
+
+/* async: tl_async_send() may be called from any thread or signal handler;
+ * sends coalesce until the callback runs. */
+void tl_async_init(tl_async *w, tl_async_cb cb);
+int tl_async_start(tl_loop *loop, tl_async *w);
+int tl_async_stop(tl_loop *loop, tl_async *w);
+int tl_async_send(tl_loop *loop, tl_async *w);
+int tl_async_pending(const tl_async *w);
+
+/* idle watchers run when nothing else is pending and keep the loop from
+ * blocking; prepare before the loop waits; check right after. */
+void tl_idle_init(tl_idle *w, tl_idle_cb cb);
+int tl_idle_start(tl_loop *loop, tl_idle *w);
+int tl_idle_stop(tl_loop *loop, tl_idle *w);
+void tl_prepare_init(tl_prepare *w, tl_prepare_cb cb);
+int tl_prepare_start(tl_loop *loop, tl_prepare *w);
+int tl_prepare_stop(tl_loop *loop, tl_prepare *w);
+void tl_check_init(tl_check *w, tl_check_cb cb);
+int tl_check_start(tl_loop *loop, tl_check *w);
+int tl_check_stop(tl_loop *loop, tl_check *w);
+
+/* ------------------------------------------------------------------ */
+/* Completion operations                                               */
+/* ------------------------------------------------------------------ */
+
+enum tl_op_type {
+  TL_OP_NONE = 0,
+  TL_OP_READ, TL_OP_WRITE, TL_OP_READV, TL_OP_WRITEV,
+  TL_OP_FSYNC, TL_OP_FDATASYNC, TL_OP_OPENAT, TL_OP_CLOSE,
+  TL_OP_ACCEPT, TL_OP_CONNECT, TL_OP_RECV, TL_OP_SEND,
+  TL_OP__COUNT
+};
+
+typedef struct tl_op tl_op;
+typedef void (*tl_op_cb)(tl_loop *loop, tl_op *op, int64_t result);
+
+/* Private: a unit of blocking work for the shared thread pool. */
+struct tl__job {
+  struct tl__job *next;
+  void (*work)(struct tl__job *job);   /* on a worker thread */
+  void (*done)(struct tl__job *job);   /* on the loop thread */
+  void *base;                          /* the loop that gets done() */
+  int64_t res;
+  int state;
+  int cancelled;
+  void *worker;
+};
+
+struct tl_op {
+  void *data;               /* user's */
+  tl_op_cb cb;
+  int type;                 /* enum tl_op_type */
+  int fd;
+  union {
+    struct { void *buf; size_t len; int64_t off; } rw;              /* READ/WRITE */
+    struct { const struct iovec *iov; int iovcnt; int64_t off; } rwv;
+    struct { const char *path; int flags; mode_t mode; } open;      /* fd = dirfd */
+    struct { struct sockaddr *addr; socklen_t *addrlen; int flags; } accept;
+    struct { const struct sockaddr *addr; socklen_t addrlen; } connect;
+    struct { void *buf; size_t len; int flags; } msg;               /* RECV/SEND */
+  } u;
+  /* private */
+  struct tl_op *tl__next, *tl__prev;   /* loop's in-flight list */
+  struct tl_op *tl__qnext;             /* backend queues, done queue */
+  unsigned tl__state;
+  uint32_t tl__gen;
+  int64_t tl__res;
+  tl_loop *tl__loop;
+  struct tl__job tl__job;              /* thread-pool path */
+};
+
+/*
+ * Submitting.  Offsets: off >= 0 is an absolute file offset; -1 uses and
+ * advances the file position (as read(2)); sockets and pipes ignore it.
+ * Sockets: the epoll backend sets O_NONBLOCK on the fd of an accept or
+ * connect op (as tokio and libuv do); recv/send use MSG_DONTWAIT.  send adds
+ * MSG_NOSIGNAL, so a closed peer gives -EPIPE, never SIGPIPE.
+ * Sync errors (nothing handed over): -EBADF (fd < 0), -EINVAL (NULL buffer
+ * with len > 0, len > SSIZE_MAX or INT_MAX iovecs, bad type), -EBUSY (op
+ * already in flight), -ESHUTDOWN (loop is being destroyed).
+ */
+int tl_read(tl_loop *loop, tl_op *op, int fd, void *buf, size_t len, int64_t off, tl_op_cb cb);
+int tl_write(tl_loop *loop, tl_op *op, int fd, const void *buf, size_t len, int64_t off, tl_op_cb cb);
+int tl_readv(tl_loop *loop, tl_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t off, tl_op_cb cb);
+int tl_writev(tl_loop *loop, tl_op *op, int fd, const struct iovec *iov, int iovcnt, int64_t off, tl_op_cb cb);
+int tl_fsync(tl_loop *loop, tl_op *op, int fd, tl_op_cb cb);
+int tl_fdatasync(tl_loop *loop, tl_op *op, int fd, tl_op_cb cb);
+/* result: the new fd.  dirfd may be AT_FDCWD. */
+int tl_openat(tl_loop *loop, tl_op *op, int dirfd, const char *path, int flags, mode_t mode, tl_op_cb cb);
+/* Completes every other op in flight on fd (-ECANCELED) first, then closes. */
+int tl_close(tl_loop *loop, tl_op *op, int fd, tl_op_cb cb);
+/* result: the accepted fd (SOCK_CLOEXEC added to flags). addr may be NULL. */
+int tl_accept(tl_loop *loop, tl_op *op, int fd, struct sockaddr *addr, socklen_t *addrlen, int flags, tl_op_cb cb);
+int tl_connect(tl_loop *loop, tl_op *op, int fd, const struct sockaddr *addr, socklen_t addrlen, tl_op_cb cb);
+int tl_recv(tl_loop *loop, tl_op *op, int fd, void *buf, size_t len, int flags, tl_op_cb cb);
+int tl_send(tl_loop *loop, tl_op *op, int fd, const void *buf, size_t len, int flags, tl_op_cb cb);
+
+/* Generic submit of a filled-in op (type, fd, u, cb). */
+int tl_op_submit(tl_loop *loop, tl_op *op);
+
+/*
+ * Asks for an op to be cancelled.  The callback still runs exactly once
+ * (-ECANCELED, or the real result if it had finished).  Returns 0 if the
+ * cancel was requested, -EALREADY if it was already requested, -ENOENT if
+ * the op is not in flight on this loop (never submitted, or its callback
+ * has already started).
+ */
+int tl_op_cancel(tl_loop *loop, tl_op *op);
+
+/* Cancels every op in flight on fd; returns how many were asked. */
+int tl_cancel_fd(tl_loop *loop, int fd);
+
+/* Is the op in flight (submitted, callback not yet started)? */
+int tl_op_in_flight(const tl_op *op);
+
+/* ------------------------------------------------------------------ */
+/* The shared blocking pool (epoll file ops, threadpool backend)       */
+/* ------------------------------------------------------------------ */
+
+struct tl_pool_stats {
+  unsigned threads;        /* worker threads alive */
+  unsigned busy;           /* workers running a job */
+  unsigned idle;           /* workers waiting for a job */
+  unsigned queued;         /* jobs waiting for a worker */
+  unsigned max_threads;    /* TRILOOP_THREADS_MAX */
+  uint64_t completed;      /* jobs finished since start */
+  uint64_t spawn_failures; /* pthread_create failures */
+};
+void tl_pool_stats(struct tl_pool_stats *st);
+
+/* Text for a value returned by any tl_ function. */
+const char *tl_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TRILOOP_H */

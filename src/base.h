@@ -1,0 +1,116 @@
+/*
+ * The seam between the front ends (src/loop.c for tl_*, src/ev/ for ev_*)
+ * and the backends (backends/*.c).
+ *
+ * A front end embeds one struct tl__base per loop.  The backend sees only the
+ * base: it is told the interest set of each fd (modify), waits (poll), runs
+ * completion ops (submit/cancel), and reports what happened through
+ * tl__base_fd_event() and tl__base_op_done().  Watcher bookkeeping, ordering,
+ * timers and the exactly-once rule live in the front ends.
+ *
+ * The base owns one eventfd (wakefd).  It is how other threads wake the loop:
+ * tl__base_wake() (async sends, signal handlers) and tl__base_post() (the
+ * blocking pool handing back finished jobs).  The base registers it with the
+ * backend like any fd; the backend's poll reports it like any fd and the base
+ * handles it without bothering the front end's fd table.
+ */
+#ifndef TL_BASE_H
+#define TL_BASE_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include "triloop.h"
+
+struct tl__base;
+
+struct tl__backend {
+  const char *name;
+  int id;                    /* enum tl_backend_id */
+  /* Sets up kernel state; b->be and b->wakefd are set.  -errno on failure,
+   * with a reason in b->why. */
+  int (*init)(struct tl__base *b);
+  void (*destroy)(struct tl__base *b);
+  /* Interest of fd changes from oev to nev (TL_READ|TL_WRITE, 0 = none).
+   * Returns 0 or -errno (-EBADF, -EPERM for files epoll refuses, ...). */
+  int (*modify)(struct tl__base *b, int fd, unsigned oev, unsigned nev);
+  /* Submits queued work, waits up to timeout seconds (0: do not block) and
+   * reports events.  Returns 0 or -errno (EINTR is not an error). */
+  int (*poll)(struct tl__base *b, double timeout);
+  /* Completion ops.  submit may complete at once (through
+   * tl__base_op_done) or later; cancel asks for an early end.  Each submitted
+   * op gets exactly one tl__base_op_done. */
+  int (*submit)(struct tl__base *b, tl_op *op);
+  int (*cancel)(struct tl__base *b, tl_op *op);
+  /* In a child after fork: rebuild kernel state, re-register every fd. */
+  int (*fork)(struct tl__base *b);
+};
+
+extern const struct tl__backend tl__backend_uring;
+extern const struct tl__backend tl__backend_epoll;
+extern const struct tl__backend tl__backend_threadpool;
+
+struct tl__base {
+  const struct tl__backend *be;
+  void *bstate;                 /* the backend's private state */
+  int wakefd;                   /* eventfd */
+  atomic_int wake_pending;      /* an eventfd write is outstanding */
+  atomic_int async_pending;     /* tl__base_wake() was called */
+
+  /* Jobs finished by pool workers, handed back to this loop. */
+  pthread_mutex_t post_lock;
+  struct tl__job *post_head, *post_tail;
+
+  /* The front end's handlers. */
+  void *owner;                  /* the tl_loop or ev_loop */
+  void (*on_fd)(struct tl__base *b, int fd, unsigned revents);
+  void (*on_op)(struct tl__base *b, tl_op *op, int64_t res);
+  void (*on_wake)(struct tl__base *b);  /* async/signal wake, may be NULL */
+
+  /* Counters (loop thread only). */
+  uint64_t iterations, syscalls;
+
+  char why[160];                /* last backend setup failure, or auto's reason */
+};
+
+/* Chooses and sets up a backend from flags (and the environment unless
+ * TL_FLAG_NOENV or AT_SECURE).  On failure b->why says why. */
+int tl__base_init(struct tl__base *b, unsigned flags);
+/* Tears down the backend and the wakefd.  Ops must be drained first. */
+void tl__base_destroy(struct tl__base *b);
+int tl__base_fork(struct tl__base *b);
+
+/* Backend side: report readiness of fd (TL_READ|TL_WRITE|TL_ERROR). */
+void tl__base_fd_event(struct tl__base *b, int fd, unsigned revents);
+/* Backend side: an op finished with res. */
+static inline void tl__base_op_done(struct tl__base *b, tl_op *op, int64_t res) {
+  b->on_op(b, op, res);
+}
+
+/* Any thread, async-signal-safe: make the loop return from its wait. */
+void tl__base_wake(struct tl__base *b);
+/* Pool workers: hand a finished job back; its done() runs on the loop. */
+void tl__base_post(struct tl__base *b, struct tl__job *job);
+/* Loop thread: run done() of every posted job (called for wakefd events). */
+void tl__base_drain(struct tl__base *b);
+
+/* Backend helpers shared by several backends. */
+int tl__fd_is_file(int fd);    /* regular file or block device: 1, else 0, -errno */
+int tl__set_nonblock(int fd);
+
+/* Blocking syscall for an op, as the pool runs it (src/ops_sync.c).
+ * Returns the result or -errno. */
+int64_t tl__op_run_blocking(tl_op *op);
+/* The same, never blocking: -EAGAIN when the fd is not ready. */
+int64_t tl__op_run_nonblocking(tl_op *op);
+/* TL_READ or TL_WRITE: which readiness a socket op waits for. */
+unsigned tl__op_wants(const tl_op *op);
+
+/* Monotonic clock in seconds. */
+double tl__time(void);
+
+/* Reading environment variables only when not setuid (AT_SECURE). */
+const char *tl__getenv(const char *name);
+
+#endif

@@ -1,0 +1,1 @@
+# libtriloop-ev: the ev_* front end (issue 5).

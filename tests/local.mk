@@ -1,0 +1,1 @@
+# Check suite (one behaviour suite over every backend).
