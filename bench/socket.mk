@@ -1,0 +1,18 @@
+# Socket and loop-overhead half of the study (issue 6), included from
+# bench/local.mk.  Driven by bench/socket-study.sh.  Header-only helpers in
+# bench/sock_common.h, so the reference servers link nothing of ours.
+noinst_PROGRAMS += bench/echo_client bench/raw_uring_echo bench/libev_echo
+
+# The load generator: plain epoll, the same for every server.
+bench_echo_client_SOURCES = bench/echo_client.c bench/sock_common.h
+bench_echo_client_LDADD = -lm
+
+# Reference columns: hand-written liburing, and real libev.
+bench_raw_uring_echo_SOURCES = bench/raw_uring_echo.c bench/sock_common.h
+bench_raw_uring_echo_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS)
+bench_raw_uring_echo_LDADD = $(URING_LIBS)
+
+bench_libev_echo_SOURCES = bench/libev_echo.c bench/sock_common.h
+bench_libev_echo_LDADD = $(LIBEV_LIBS)
+
+dist_noinst_SCRIPTS += bench/socket-study.sh
