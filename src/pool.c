@@ -1,0 +1,512 @@
+/*
+ * The shared blocking pool.
+ *
+ * One mutex guards everything: the FIFO of queued jobs, the idle stack and
+ * the counters.  The hot path is submit -> run -> post, and with one lock
+ * a worker pays a single lock/unlock per job (it marks the finished job done
+ * and takes the next one in the same critical section).
+ *
+ * Idle workers sit on a LIFO stack, each on its own condition variable, so a
+ * submit wakes exactly as many workers as it has jobs without an idle worker
+ * coming for them (never a broadcast), the most recently idle (cache-warm)
+ * worker first, and the ones at the bottom of the stack are the ones whose
+ * keep-alive runs out.  A job that finds no idle worker starts a thread
+ * unless TRILOOP_THREADS_MAX are alive: readiness waiters of the threadpool
+ * backend block for as long as their fd is quiet, and a file read queued
+ * behind them must not wait for one of them to finish.
+ *
+ * While a job is queued its ->worker field holds the previous job in the
+ * FIFO (a queued job has no worker), so a cancel unlinks it in O(1).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base.h"
+#include "pool.h"
+
+enum { W_IDLE, W_WOKEN, W_BUSY };
+
+struct worker {
+  pthread_cond_t cond;
+  int efd;                        /* eventfd: a cancel interrupts tl__pool_wait */
+  int state;                      /* W_*, under the lock */
+  int kicked;                     /* efd was written for the current job */
+  struct tl__job *job;            /* running job */
+  struct worker *inext, *iprev;   /* idle stack (top = P.idle) */
+  struct worker *anext, *aprev;   /* every worker, for fork */
+};
+
+static struct {
+  pthread_mutex_t lock;
+  int started;
+  struct tl__job *head, *tail;    /* FIFO of queued jobs */
+  unsigned queued;
+  struct worker *idle;            /* top of the idle stack */
+  struct worker *all;
+  unsigned nidle, nthreads, nbusy;
+  unsigned npending;              /* woken or starting workers not yet looking at the queue */
+  unsigned min_threads, max_threads;
+  unsigned keepalive_ms;
+  uint64_t completed, spawn_failures;
+} P = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static __thread struct worker *self;
+
+static void atfork_prepare(void) { pthread_mutex_lock(&P.lock); }
+static void atfork_parent(void) { pthread_mutex_unlock(&P.lock); }
+
+/* Only fork's child calls this with the lock held (by the forking thread,
+ * which is the child's only thread). */
+static void atfork_child(void) {
+  pthread_mutex_unlock(&P.lock);
+  tl__pool_atfork_child();
+}
+
+void tl__pool_atfork_child(void) {
+  pthread_mutex_lock(&P.lock);
+  /* The workers do not exist here.  Their condition variables may still
+   * record waiters, so they are never destroyed, only freed. */
+  struct worker *w = P.all;
+  while (w) {
+    struct worker *next = w->anext;
+    close(w->efd);
+    free(w);
+    w = next;
+  }
+  P.all = P.idle = NULL;
+  P.head = P.tail = NULL;
+  P.queued = P.nidle = P.nthreads = P.nbusy = P.npending = 0;
+  /* Re-read the environment on the next use: a test harness or a server
+   * may fork first and configure the child. */
+  P.started = 0;
+  P.completed = 0;
+  P.spawn_failures = 0;
+  pthread_mutex_unlock(&P.lock);
+}
+
+static unsigned env_uint(const char *name, unsigned def, unsigned lo, unsigned hi) {
+  const char *s = tl__getenv(name);
+  if (!s || !*s)
+    return def;
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno || *end || s[0] == '-')
+    return def;
+  if (v < lo)
+    return lo;
+  if (v > hi)
+    return hi;
+  return (unsigned)v;
+}
+
+/* Under the lock. */
+static void start_locked(void) {
+  static int atfork_done;
+  if (P.started)
+    return;
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  if (ncpu < 1)
+    ncpu = 1;
+  P.max_threads = env_uint("TRILOOP_THREADS_MAX", 256, 1, 65536);
+  /* At least one stays: once a worker has existed the pool never drops to
+   * zero threads, which is what lets a failed spawn tell "nothing can run
+   * this batch" from "a worker will get to it". */
+  P.min_threads = env_uint("TRILOOP_THREADS", (unsigned)(2 * ncpu), 1, 65536);
+  if (P.min_threads > P.max_threads)
+    P.min_threads = P.max_threads;
+  P.keepalive_ms = env_uint("TRILOOP_THREADS_KEEPALIVE_MS", 5000, 1, 86400000u);
+  if (!atfork_done) {
+    /* Registered once per process; the child keeps the registration. */
+    if (pthread_atfork(atfork_prepare, atfork_parent, atfork_child) == 0)
+      atfork_done = 1;
+  }
+  P.started = 1;
+}
+
+static struct tl__job *pop_locked(void) {
+  struct tl__job *j = P.head;
+  if (!j)
+    return NULL;
+  P.head = j->next;
+  if (P.head)
+    P.head->worker = NULL;
+  else
+    P.tail = NULL;
+  P.queued--;
+  return j;
+}
+
+static void idle_push(struct worker *w) {
+  w->state = W_IDLE;
+  w->iprev = NULL;
+  w->inext = P.idle;
+  if (P.idle)
+    P.idle->iprev = w;
+  P.idle = w;
+  P.nidle++;
+}
+
+static void idle_remove(struct worker *w) {
+  if (w->iprev)
+    w->iprev->inext = w->inext;
+  else
+    P.idle = w->inext;
+  if (w->inext)
+    w->inext->iprev = w->iprev;
+  w->inext = w->iprev = NULL;
+  P.nidle--;
+}
+
+static void all_remove(struct worker *w) {
+  if (w->aprev)
+    w->aprev->anext = w->anext;
+  else
+    P.all = w->anext;
+  if (w->anext)
+    w->anext->aprev = w->aprev;
+}
+
+static void deadline_after(struct timespec *ts, unsigned ms) {
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  ts->tv_sec += ms / 1000;
+  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
+/* Marks the job running on w; under the lock. */
+static void run_locked(struct worker *w, struct tl__job *j) {
+  j->state = TL__JOB_RUNNING;
+  j->worker = w;
+  w->job = j;
+  w->state = W_BUSY;
+  P.nbusy++;
+}
+
+static void *worker_main(void *arg) {
+  struct worker *w = arg;
+  self = w;
+  pthread_mutex_lock(&P.lock);
+  P.npending--;
+  for (;;) {
+    struct tl__job *j = pop_locked();
+    if (!j) {
+      /* Nothing to do: wait on the idle stack.  Above the warm minimum the
+       * wait has a deadline, and a worker still idle then retires. */
+      idle_push(w);
+      int timed = P.nthreads > P.min_threads;
+      struct timespec dl;
+      if (timed)
+        deadline_after(&dl, P.keepalive_ms);
+      int expired = 0;
+      while (w->state == W_IDLE && !expired) {
+        if (timed)
+          expired = pthread_cond_timedwait(&w->cond, &P.lock, &dl) == ETIMEDOUT;
+        else
+          pthread_cond_wait(&w->cond, &P.lock);
+      }
+      if (w->state == W_IDLE) {
+        idle_remove(w);
+        if (P.nthreads > P.min_threads && !P.head)
+          break;                       /* retire */
+        continue;                      /* stay warm, or take the new job */
+      }
+      /* Popped by a submit, which counted us in npending. */
+      P.npending--;
+      continue;
+    }
+
+    run_locked(w, j);
+    pthread_mutex_unlock(&P.lock);
+    for (;;) {
+      j->work(j);
+      pthread_mutex_lock(&P.lock);
+      j->state = TL__JOB_DONE;
+      j->worker = NULL;
+      w->job = NULL;
+      P.nbusy--;
+      P.completed++;
+      struct tl__job *next = NULL;
+      int kicked = w->kicked;
+      /* A cancel that kicked the eventfd for the job just finished must not
+       * be seen by the next one's wait: drain it before taking a job. */
+      if (!kicked && (next = pop_locked()) != NULL)
+        run_locked(w, next);
+      pthread_mutex_unlock(&P.lock);
+
+      /* From here on the job belongs to its loop. */
+      tl__base_post((struct tl__base *)j->base, j);
+
+      if (kicked) {
+        uint64_t v;
+        ssize_t n = read(w->efd, &v, sizeof v);
+        (void)n;
+        pthread_mutex_lock(&P.lock);
+        w->kicked = 0;
+        if ((next = pop_locked()) != NULL)
+          run_locked(w, next);
+        pthread_mutex_unlock(&P.lock);
+      }
+      if (!next)
+        break;
+      j = next;
+    }
+    pthread_mutex_lock(&P.lock);
+  }
+  P.nthreads--;
+  all_remove(w);
+  pthread_mutex_unlock(&P.lock);
+  close(w->efd);
+  pthread_cond_destroy(&w->cond);
+  free(w);
+  return NULL;
+}
+
+/*
+ * Starts one worker; the caller has counted it in nthreads and npending.
+ * Workers block every signal: a handler must run on the thread the user
+ * expects, and a blocking call on a worker must not see EINTR.
+ */
+static int spawn(void) {
+  struct worker *w = calloc(1, sizeof *w);
+  if (!w)
+    return -ENOMEM;
+  w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (w->efd < 0) {
+    int r = -errno;
+    free(w);
+    return r;
+  }
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&w->cond, &ca);
+  pthread_condattr_destroy(&ca);
+  w->state = W_WOKEN;
+
+  pthread_mutex_lock(&P.lock);
+  w->anext = P.all;
+  if (P.all)
+    P.all->aprev = w;
+  P.all = w;
+  pthread_mutex_unlock(&P.lock);
+
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  /* Work functions are syscalls and a poll: a small stack lets a thousand
+   * blocked readers cost little address space. */
+  size_t stack = 256 * 1024;
+  if (stack < (size_t)PTHREAD_STACK_MIN)
+    stack = PTHREAD_STACK_MIN;
+  pthread_attr_setstacksize(&attr, stack);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t tid;
+  int e = pthread_create(&tid, &attr, worker_main, w);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  if (e == 0)
+    return 0;
+
+  pthread_mutex_lock(&P.lock);
+  all_remove(w);
+  pthread_mutex_unlock(&P.lock);
+  close(w->efd);
+  pthread_cond_destroy(&w->cond);
+  free(w);
+  return -e;
+}
+
+/*
+ * Finds a worker for every queued job that has none coming: wakes idle ones
+ * first, then reserves new threads.  Under the lock; returns how many
+ * threads the caller must start after unlocking.
+ */
+static unsigned dispatch_locked(void) {
+  unsigned spawn_n = 0;
+  while (P.queued > P.npending) {
+    struct worker *w = P.idle;
+    if (w) {
+      idle_remove(w);
+      w->state = W_WOKEN;
+      P.npending++;
+      pthread_cond_signal(&w->cond);
+    } else if (P.nthreads < P.max_threads) {
+      P.nthreads++;
+      P.npending++;
+      spawn_n++;
+    } else {
+      break;     /* saturated: the jobs wait for a busy worker */
+    }
+  }
+  return spawn_n;
+}
+
+/* Unlinks a queued job; under the lock. */
+static void unlink_locked(struct tl__job *j) {
+  struct tl__job *prev = j->worker;
+  if (prev)
+    prev->next = j->next;
+  else
+    P.head = j->next;
+  if (j->next)
+    j->next->worker = prev;
+  else
+    P.tail = prev;
+  j->next = NULL;
+  j->worker = NULL;
+  j->state = TL__JOB_IDLE;
+  P.queued--;
+}
+
+int tl__pool_submit_batch(struct tl__job *head, struct tl__job *tail, unsigned n) {
+  if (!head || !n)
+    return 0;
+  /* Link the batch outside the lock; only its ends touch shared state. */
+  struct tl__job *prev = NULL;
+  for (struct tl__job *j = head; ; j = j->next) {
+    j->state = TL__JOB_QUEUED;
+    j->cancelled = 0;
+    j->worker = prev;
+    prev = j;
+    if (j == tail)
+      break;
+  }
+  tail->next = NULL;
+
+  pthread_mutex_lock(&P.lock);
+  start_locked();
+  head->worker = P.tail;
+  if (P.tail)
+    P.tail->next = head;
+  else
+    P.head = head;
+  P.tail = tail;
+  P.queued += n;
+  unsigned spawn_n = dispatch_locked();
+  pthread_mutex_unlock(&P.lock);
+
+  for (unsigned i = 0; i < spawn_n; i++) {
+    int err = spawn();
+    if (err == 0)
+      continue;
+    pthread_mutex_lock(&P.lock);
+    /* Give back this and every other reservation we could not honour: a
+     * failing pthread_create fails again right away. */
+    unsigned left = spawn_n - i;
+    P.nthreads -= left;
+    P.npending -= left;
+    P.spawn_failures++;
+    if (P.nthreads == 0) {
+      /* Nothing can run them: hand the batch back, nothing is lost.  The
+       * jobs are still queued (no thread ever existed to take them). */
+      for (struct tl__job *j = head, *next; j; j = next) {
+        next = j == tail ? NULL : j->next;
+        if (j->state == TL__JOB_QUEUED)
+          unlink_locked(j);
+      }
+      pthread_mutex_unlock(&P.lock);
+      return err;
+    }
+    pthread_mutex_unlock(&P.lock);
+    break;
+  }
+  return 0;
+}
+
+int tl__pool_submit(struct tl__job *job) {
+  job->next = NULL;
+  return tl__pool_submit_batch(job, job, 1);
+}
+
+int tl__pool_cancel(struct tl__job *job) {
+  int r;
+  pthread_mutex_lock(&P.lock);
+  switch (job->state) {
+  case TL__JOB_QUEUED:
+    unlink_locked(job);
+    r = 1;
+    break;
+  case TL__JOB_RUNNING: {
+    struct worker *w = job->worker;
+    job->cancelled = 1;
+    if (!w->kicked) {
+      /* Written under the lock: once unlocked the worker may retire. */
+      uint64_t one = 1;
+      ssize_t n = write(w->efd, &one, sizeof one);
+      (void)n;
+      w->kicked = 1;
+    }
+    r = 0;
+    break;
+  }
+  default:
+    r = -ENOENT;
+    break;
+  }
+  pthread_mutex_unlock(&P.lock);
+  return r;
+}
+
+int tl__pool_wait(struct tl__job *job, int fd, short events, int timeout_ms) {
+  struct worker *w = self;
+  (void)job;
+  if (!w)
+    return -EINVAL;   /* not on a pool worker */
+  struct pollfd p[2] = {
+    { .fd = fd, .events = events },
+    { .fd = w->efd, .events = POLLIN },
+  };
+  struct timespec dl;
+  if (timeout_ms > 0)
+    deadline_after(&dl, (unsigned)timeout_ms);
+  for (;;) {
+    int n = poll(p, 2, timeout_ms);
+    if (n > 0) {
+      /* The eventfd stays readable until the job ends, so a cancelled job
+       * sees -ECANCELED from every wait, however many it makes. */
+      if (p[1].revents)
+        return -ECANCELED;
+      return p[0].revents;
+    }
+    if (n == 0)
+      return 0;
+    if (errno != EINTR)
+      return -errno;
+    if (timeout_ms > 0) {
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      long left = (dl.tv_sec - now.tv_sec) * 1000 + (dl.tv_nsec - now.tv_nsec) / 1000000;
+      if (left <= 0)
+        return 0;
+      timeout_ms = (int)left;
+    }
+  }
+}
+
+void tl_pool_stats(struct tl_pool_stats *st) {
+  pthread_mutex_lock(&P.lock);
+  start_locked();
+  st->threads = P.nthreads;
+  st->busy = P.nbusy;
+  st->idle = P.nidle;
+  st->queued = P.queued;
+  st->max_threads = P.max_threads;
+  st->completed = P.completed;
+  st->spawn_failures = P.spawn_failures;
+  pthread_mutex_unlock(&P.lock);
+}
