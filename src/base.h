@@ -1,6 +1,6 @@
 /*
  * The seam between the front ends (src/loop.c for tl_*, src/ev/ for ev_*)
- * and the backends (backends/*.c).
+ * and the backends (one file each in backends/).
  *
  * A front end embeds one struct tl__base per loop.  The backend sees only the
  * base: it is told the interest set of each fd (modify), waits (poll), runs
@@ -33,7 +33,8 @@ struct tl__backend {
   int (*init)(struct tl__base *b);
   void (*destroy)(struct tl__base *b);
   /* Interest of fd changes from oev to nev (TL_READ|TL_WRITE, 0 = none).
-   * Returns 0 or -errno (-EBADF, -EPERM for files epoll refuses, ...). */
+   * Returns 0 or -errno (-EBADF, ...).  modify(b, fd, 0, 0) says the fd is
+   * about to be closed by the user: forget whatever is cached for it. */
   int (*modify)(struct tl__base *b, int fd, unsigned oev, unsigned nev);
   /* Submits queued work, waits up to timeout seconds (0: do not block) and
    * reports events.  Returns 0 or -errno (EINTR is not an error). */

@@ -8,7 +8,7 @@ libtlcore_la_LIBADD = $(URING_LIBS) -lpthread
 
 # libtriloop: the tl_* front end.
 lib_LTLIBRARIES += libtriloop.la
-libtriloop_la_SOURCES = src/loop.c src/loop.h src/heap.h src/strerror.c
+libtriloop_la_SOURCES = src/loop.c src/strerror.c
 libtriloop_la_LIBADD = libtlcore.la
 libtriloop_la_LDFLAGS = -version-info 0:0:0 -export-symbols-regex '^tl_[a-z]'
 

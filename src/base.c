@@ -1,0 +1,263 @@
+/*
+ * Backend selection and the per-loop wake channel shared by both front ends.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base.h"
+#include "pool.h"
+
+static const struct tl__backend *const backends[TL_BACKEND_COUNT] = {
+  [TL_BACKEND_URING] = &tl__backend_uring,
+  [TL_BACKEND_EPOLL] = &tl__backend_epoll,
+  [TL_BACKEND_THREADPOOL] = &tl__backend_threadpool,
+};
+
+static const char *const names[TL_BACKEND_COUNT] = {
+  [TL_BACKEND_AUTO] = "auto",
+  [TL_BACKEND_URING] = "uring",
+  [TL_BACKEND_EPOLL] = "epoll",
+  [TL_BACKEND_THREADPOOL] = "threadpool",
+};
+
+const char *tl_backend_names(void) { return "uring|epoll|threadpool|auto"; }
+
+const char *tl_backend_id_name(int id) {
+  return id >= 0 && id < TL_BACKEND_COUNT ? names[id] : NULL;
+}
+
+int tl_backend_from_name(const char *name) {
+  if (!name)
+    return -EINVAL;
+  for (int i = 0; i < TL_BACKEND_COUNT; i++)
+    if (!strcmp(name, names[i]))
+      return i;
+  return -EINVAL;
+}
+
+/* libev ignores LIBEV_FLAGS in setuid programs; so do we, for the same
+ * reason (libuv's CVE-2024-22017 was io_uring chosen in a setuid process). */
+const char *tl__getenv(const char *name) {
+  if (getauxval(AT_SECURE))
+    return NULL;
+  return getenv(name);
+}
+
+double tl__time(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int tl__fd_is_file(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return -errno;
+  return S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
+}
+
+int tl__set_nonblock(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0)
+    return -errno;
+  if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+    return -errno;
+  return 0;
+}
+
+/* Sets up one backend on b; the wakefd must exist already. */
+static int backend_setup(struct tl__base *b, int id) {
+  b->be = backends[id];
+  b->why[0] = 0;
+  int r = b->be->init(b);
+  if (r < 0) {
+    if (!b->why[0])
+      snprintf(b->why, sizeof b->why, "%s: %s", names[id], strerror(-r));
+    b->be = NULL;
+    return r;
+  }
+  r = b->be->modify(b, b->wakefd, 0, TL_READ);
+  if (r < 0) {
+    snprintf(b->why, sizeof b->why, "%s: cannot watch the wake eventfd: %s",
+             names[id], strerror(-r));
+    b->be->destroy(b);
+    b->be = NULL;
+  }
+  return r;
+}
+
+/* auto: uring when a ring really comes up here, epoll otherwise; the reason
+ * for falling back stays in b->why for triloop-info. */
+static int setup_auto(struct tl__base *b) {
+  char reason[sizeof b->why];
+  if (backend_setup(b, TL_BACKEND_URING) == 0) {
+    snprintf(b->why, sizeof b->why, "auto chose uring: io_uring works here");
+    return 0;
+  }
+  snprintf(reason, sizeof reason, "%s", b->why);
+  int r = backend_setup(b, TL_BACKEND_EPOLL);
+  if (r == 0)
+    snprintf(b->why, sizeof b->why, "auto chose epoll: %.140s", reason);
+  return r;
+}
+
+int tl__base_init(struct tl__base *b, unsigned flags) {
+  unsigned id = flags & TL_FLAG_BACKEND_MASK;
+  if (id >= TL_BACKEND_COUNT || (flags & ~(TL_FLAG_BACKEND_MASK | TL_FLAG_NOENV))) {
+    snprintf(b->why, sizeof b->why, "bad loop flags 0x%x", flags);
+    return -EINVAL;
+  }
+  if (id == TL_BACKEND_AUTO && !(flags & TL_FLAG_NOENV)) {
+    const char *env = tl__getenv("TRILOOP_BACKEND");
+    if (env && *env) {
+      int e = tl_backend_from_name(env);
+      if (e < 0) {
+        snprintf(b->why, sizeof b->why,
+                 "TRILOOP_BACKEND=%.40s is not a backend; valid: %s", env,
+                 tl_backend_names());
+        return -EINVAL;
+      }
+      id = (unsigned)e;
+    }
+  }
+
+  b->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (b->wakefd < 0) {
+    int r = -errno;
+    snprintf(b->why, sizeof b->why, "eventfd: %s", strerror(errno));
+    return r;
+  }
+  atomic_init(&b->wake_pending, 0);
+  atomic_init(&b->async_pending, 0);
+  pthread_mutex_init(&b->post_lock, NULL);
+  b->post_head = b->post_tail = NULL;
+
+  int r = id == TL_BACKEND_AUTO ? setup_auto(b) : backend_setup(b, (int)id);
+  if (r < 0) {
+    pthread_mutex_destroy(&b->post_lock);
+    close(b->wakefd);
+    b->wakefd = -1;
+  }
+  return r;
+}
+
+void tl__base_destroy(struct tl__base *b) {
+  if (b->be) {
+    b->be->destroy(b);
+    b->be = NULL;
+  }
+  if (b->wakefd >= 0)
+    close(b->wakefd);
+  b->wakefd = -1;
+  pthread_mutex_destroy(&b->post_lock);
+}
+
+int tl__base_fork(struct tl__base *b) {
+  /* The eventfd is shared with the parent after fork: a wake in one would
+   * wake the other.  Take a fresh one before the backend re-registers fds. */
+  int nfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (nfd < 0)
+    return -errno;
+  if (dup3(nfd, b->wakefd, O_CLOEXEC) < 0) {
+    int r = -errno;
+    close(nfd);
+    return r;
+  }
+  close(nfd);
+  atomic_store(&b->wake_pending, 0);
+  pthread_mutex_init(&b->post_lock, NULL);
+  b->post_head = b->post_tail = NULL;   /* the parent's workers are gone */
+  return b->be->fork ? b->be->fork(b) : 0;
+}
+
+void tl__base_wake(struct tl__base *b) {
+  atomic_store_explicit(&b->async_pending, 1, memory_order_release);
+  if (atomic_exchange(&b->wake_pending, 1) == 0) {
+    uint64_t one = 1;
+    ssize_t n = write(b->wakefd, &one, sizeof one);
+    (void)n;   /* EAGAIN means the counter is already non-zero: awake */
+  }
+}
+
+void tl__base_post(struct tl__base *b, struct tl__job *job) {
+  job->next = NULL;
+  pthread_mutex_lock(&b->post_lock);
+  int was_empty = b->post_head == NULL;
+  if (b->post_tail)
+    b->post_tail->next = job;
+  else
+    b->post_head = job;
+  b->post_tail = job;
+  pthread_mutex_unlock(&b->post_lock);
+  /* One eventfd write per batch: the loop drains the whole list when woken. */
+  if (was_empty && atomic_exchange(&b->wake_pending, 1) == 0) {
+    uint64_t one = 1;
+    ssize_t n = write(b->wakefd, &one, sizeof one);
+    (void)n;
+  }
+}
+
+void tl__base_drain(struct tl__base *b) {
+  uint64_t v;
+  /* Clear the flag before reading the eventfd and the list, so a post that
+   * races with us writes the eventfd again rather than being lost. */
+  atomic_store(&b->wake_pending, 0);
+  if (read(b->wakefd, &v, sizeof v) >= 0)
+    b->syscalls++;
+  pthread_mutex_lock(&b->post_lock);
+  struct tl__job *j = b->post_head;
+  b->post_head = b->post_tail = NULL;
+  pthread_mutex_unlock(&b->post_lock);
+  while (j) {
+    struct tl__job *next = j->next;
+    j->done(j);
+    j = next;
+  }
+  if (atomic_exchange(&b->async_pending, 0) && b->on_wake)
+    b->on_wake(b);
+}
+
+void tl__base_fd_event(struct tl__base *b, int fd, unsigned revents) {
+  if (fd == b->wakefd)
+    tl__base_drain(b);
+  else
+    b->on_fd(b, fd, revents);
+}
+
+int tl_backend_probe(int id, char *why, size_t whylen) {
+  if (id <= TL_BACKEND_AUTO || id >= TL_BACKEND_COUNT) {
+    if (why && whylen)
+      snprintf(why, whylen, "no backend with id %d; valid: %s", id, tl_backend_names());
+    return -EINVAL;
+  }
+  struct tl__base b;
+  memset(&b, 0, sizeof b);
+  b.on_fd = NULL;
+  int r = tl__base_init(&b, (unsigned)id | TL_FLAG_NOENV);
+  if (why && whylen)
+    snprintf(why, whylen, "%s", r == 0 ? "works" : b.why);
+  if (r == 0)
+    tl__base_destroy(&b);
+  return r;
+}
+
+int tl_backend_auto(char *why, size_t whylen) {
+  struct tl__base b;
+  memset(&b, 0, sizeof b);
+  int r = tl__base_init(&b, TL_BACKEND_AUTO | TL_FLAG_NOENV);
+  if (why && whylen)
+    snprintf(why, whylen, "%s", b.why);
+  if (r < 0)
+    return r;
+  r = b.be->id;
+  tl__base_destroy(&b);
+  return r;
+}

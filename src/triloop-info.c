@@ -1,0 +1,40 @@
+/* triloop-info: what this machine can run, and what auto picks. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "triloop.h"
+
+int main(int argc, char **argv) {
+  (void)argc; (void)argv;
+  const char *env = getenv("TRILOOP_BACKEND");
+  printf("triloop %s\n", tl_version());
+  if (env && *env && tl_backend_from_name(env) < 0) {
+    fprintf(stderr, "triloop-info: TRILOOP_BACKEND=%s is not a backend; valid values: %s\n",
+            env, tl_backend_names());
+    return 2;
+  }
+  char why[256];
+  for (int id = TL_BACKEND_URING; id < TL_BACKEND_COUNT; id++) {
+    int r = tl_backend_probe(id, why, sizeof why);
+    printf("  %-10s %s%s%s\n", tl_backend_id_name(id), r == 0 ? "works" : "unavailable",
+           r == 0 ? "" : ": ", r == 0 ? "" : why);
+  }
+  int a = tl_backend_auto(why, sizeof why);
+  if (a < 0)
+    printf("auto: no backend works: %s\n", why);
+  else
+    printf("auto: %s (%s)\n", tl_backend_id_name(a), why);
+
+  tl_loop *loop;
+  int r = tl_loop_new(&loop, TL_BACKEND_AUTO);
+  if (r < 0) {
+    fprintf(stderr, "triloop-info: cannot create a loop with TRILOOP_BACKEND=%s: %s\n",
+            env ? env : "(unset)", tl_strerror(r));
+    return r == -EINVAL ? 2 : 1;
+  }
+  printf("this environment (TRILOOP_BACKEND=%s): %s\n", env ? env : "unset", tl_backend_name(loop));
+  tl_loop_destroy(loop);
+  return 0;
+}
