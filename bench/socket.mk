@@ -1,11 +1,26 @@
 # Socket and loop-overhead half of the study (issue 6), included from
 # bench/local.mk.  Driven by bench/socket-study.sh.  Header-only helpers in
 # bench/sock_common.h, so the reference servers link nothing of ours.
-noinst_PROGRAMS += bench/echo_client bench/raw_uring_echo bench/libev_echo
+noinst_PROGRAMS += bench/echo_client bench/raw_uring_echo bench/libev_echo \
+	bench/echo_server bench/stream bench/accept_rate bench/loop_overhead
 
 # The load generator: plain epoll, the same for every server.
 bench_echo_client_SOURCES = bench/echo_client.c bench/sock_common.h
 bench_echo_client_LDADD = -lm
+
+# Through triloop; backend from TRILOOP_BACKEND.
+bench_echo_server_SOURCES = bench/echo_server.c bench/sock_common.h
+bench_echo_server_LDADD = libtriloop.la -lpthread
+
+bench_stream_SOURCES = bench/stream.c bench/sock_common.h
+bench_stream_LDADD = libtriloop.la
+
+bench_accept_rate_SOURCES = bench/accept_rate.c bench/sock_common.h
+bench_accept_rate_LDADD = libtriloop.la
+
+# libev too: its idle/start-poll-stop/churn figures are the reference column.
+bench_loop_overhead_SOURCES = bench/loop_overhead.c bench/sock_common.h
+bench_loop_overhead_LDADD = libtriloop.la $(LIBEV_LIBS) -lpthread
 
 # Reference columns: hand-written liburing, and real libev.
 bench_raw_uring_echo_SOURCES = bench/raw_uring_echo.c bench/sock_common.h
