@@ -1,13 +1,955 @@
-/* Placeholder until the uring backend lands: refuses with -ENOSYS. */
+/*
+ * The io_uring backend.
+ *
+ * One ring per loop.  Completion ops become SQEs whose user_data is the tl_op
+ * itself, so nothing is allocated per op.  Readiness becomes oneshot
+ * POLL_ADDs, re-armed at the start of the next poll() for every fd still
+ * interested: a poll armed on an fd that is already ready completes during
+ * the submit, so the front end sees level-triggered readiness, as from epoll
+ * without EPOLLET.  (Multishot poll is edge-like: it only posts on new
+ * wakeups, so data left unread would never be reported again.)
+ *
+ * Each poll() makes one io_uring_enter that submits everything queued since
+ * the previous one and waits with the loop's timeout (EXT_ARG), then reaps
+ * the whole CQ in bulk.  submit(), modify() and cancel() only fill SQEs; they
+ * enter the kernel only when the SQ is full.
+ *
+ * user_data carries a tag in its low 3 bits (tl_op is pointer-aligned):
+ *   TAG_OP        the tl_op pointer itself
+ *   TAG_POLL      fd and the generation of its slot: a completion for an
+ *                 abandoned poll (interest removed, fd closed and its number
+ *                 reused) carries an old generation and is dropped
+ *   TAG_INTERNAL  cancels, poll removals and updates, timeouts: ignored
+ * We never use multishot requests or CQE skipping, so every SQE posts
+ * exactly one CQE; that is what sqes_out counts.
+ */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
-#include "base.h"
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
-static int init(struct tl__base *b) {
-  snprintf(b->why, sizeof b->why, "the uring backend is not built yet");
-  return -ENOSYS;
+#include <liburing.h>
+
+#include "base.h"
+#include "pool.h"
+#include "uring.h"
+
+enum { TAG_OP = 0, TAG_POLL = 1, TAG_INTERNAL = 2, TAG_MASK = 7 };
+_Static_assert(_Alignof(tl_op) >= 8, "op pointers need 3 free low bits");
+
+#define GEN_MASK 0x1fffffffu       /* 29 bits of generation above a 32-bit fd */
+#define MAX_RW 0x7ffff000u         /* the most read(2) moves in one call */
+#define CQE_BATCH 64
+
+/* How an op in flight was routed (kept in op->tl__res). */
+enum { ROUTE_RING = 0, ROUTE_POOL = 1 };
+
+struct slot {
+  uint32_t gen;
+  uint8_t want;      /* interest, TL_READ|TL_WRITE */
+  uint8_t armed;     /* mask of the poll the kernel holds (0: none) */
+  uint8_t queued;    /* on the dirty list */
+  uint8_t failed;    /* the kernel refused the fd: no re-arm until modify */
+};
+
+struct uring {
+  struct io_uring ring;
+  unsigned setup_flags, features;
+  unsigned enter_fd, enter_flags;  /* registered ring index, or the fd */
+  int taskrun_flag;                /* the kernel sets IORING_SQ_TASKRUN */
+  int defer;                       /* DEFER_TASKRUN: CQEs need an enter */
+  int can_update;                  /* poll masks updated in place */
+  unsigned iowq[2];                /* io-wq bound we set (0: untouched) */
+  int iowq_ok;
+  unsigned char wish[TL_OP__COUNT];   /* not switched off by the user */
+  unsigned char native[TL_OP__COUNT]; /* wished and probed */
+  uint32_t epoch;                  /* bumped by fork: older ops are dead */
+  unsigned sqes_out;               /* SQEs filled whose CQE is not reaped */
+  unsigned ops_out;                /* of those, ops */
+  int reaping, in_poll, draining;
+  struct slot *slots;
+  unsigned nslots;
+  int *dirty;                      /* fds whose poll needs (re)arming */
+  unsigned ndirty;
+  tl_op *cancel_head, *cancel_tail; /* cancels that found no SQE */
+  struct __kernel_timespec ts;     /* timeout SQE's (kernels without EXT_ARG) */
+  pid_t pid;
+  /* Settings read once from the environment (kept for fork). */
+  unsigned entries;
+  int no_defer, no_coop, no_single, no_update, no_regring;
+  long iowq_max;
+  char desc[512];
+};
+
+/* ------------------------------------------------------------------ */
+/* Settings                                                            */
+/* ------------------------------------------------------------------ */
+
+static const char *const op_names[TL_OP__COUNT] = {
+  [TL_OP_READ] = "read", [TL_OP_WRITE] = "write", [TL_OP_READV] = "readv",
+  [TL_OP_WRITEV] = "writev", [TL_OP_FSYNC] = "fsync",
+  [TL_OP_FDATASYNC] = "fdatasync", [TL_OP_OPENAT] = "openat",
+  [TL_OP_CLOSE] = "close", [TL_OP_ACCEPT] = "accept",
+  [TL_OP_CONNECT] = "connect", [TL_OP_RECV] = "recv", [TL_OP_SEND] = "send",
+};
+
+static const int op_opcode[TL_OP__COUNT] = {
+  [TL_OP_READ] = IORING_OP_READ, [TL_OP_WRITE] = IORING_OP_WRITE,
+  [TL_OP_READV] = IORING_OP_READV, [TL_OP_WRITEV] = IORING_OP_WRITEV,
+  [TL_OP_FSYNC] = IORING_OP_FSYNC, [TL_OP_FDATASYNC] = IORING_OP_FSYNC,
+  [TL_OP_OPENAT] = IORING_OP_OPENAT, [TL_OP_CLOSE] = IORING_OP_CLOSE,
+  [TL_OP_ACCEPT] = IORING_OP_ACCEPT, [TL_OP_CONNECT] = IORING_OP_CONNECT,
+  [TL_OP_RECV] = IORING_OP_RECV, [TL_OP_SEND] = IORING_OP_SEND,
+};
+
+/* "1", "yes", "on": a switch-off variable is set. */
+static int env_on(const char *name) {
+  const char *v = tl__getenv(name);
+  return v && (*v == '1' || *v == 'y' || *v == 'Y' || !strcmp(v, "on"));
+}
+
+static long env_long(const char *name, long dflt, long lo, long hi) {
+  const char *v = tl__getenv(name);
+  if (!v || !*v)
+    return dflt;
+  char *end;
+  long n = strtol(v, &end, 10);
+  if (*end || n < lo)
+    return dflt;
+  return n > hi ? hi : n;
+}
+
+/* TRILOOP_URING_POOL_OPS=recv,send (or "all"): ops kept off the ring, the
+ * per-opcode switch-off for kernels with a bug behind one opcode. */
+static void env_pool_ops(struct uring *u) {
+  const char *v = tl__getenv("TRILOOP_URING_POOL_OPS");
+  if (!v)
+    return;
+  while (*v) {
+    size_t n = strcspn(v, ", ");
+    for (int t = 1; t < TL_OP__COUNT; t++)
+      if ((n == 3 && !strncmp(v, "all", 3)) ||
+          (n == strlen(op_names[t]) && !strncmp(v, op_names[t], n)))
+        u->wish[t] = 0;
+    v += n;
+    v += strspn(v, ", ");
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Ring setup                                                          */
+/* ------------------------------------------------------------------ */
+
+#define F_SINGLE IORING_SETUP_SINGLE_ISSUER
+#define F_DEFER IORING_SETUP_DEFER_TASKRUN
+#define F_COOP (IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG)
+#define F_BASE (IORING_SETUP_CLAMP | IORING_SETUP_CQSIZE)
+
+/* Best first; the kernel answers EINVAL for flags it does not know, and we
+ * step down.  Single issuer + deferred task running is what makes sockets
+ * competitive with epoll (PITFALLS 7); COOP at least avoids the IPIs. */
+static const unsigned setup_steps[] = {
+  F_SINGLE | F_DEFER | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL | F_BASE,
+  F_SINGLE | F_DEFER | IORING_SETUP_SUBMIT_ALL | F_BASE,
+  F_SINGLE | F_COOP | IORING_SETUP_SUBMIT_ALL | F_BASE,
+  F_COOP | IORING_SETUP_SUBMIT_ALL | F_BASE,
+  IORING_SETUP_SUBMIT_ALL | F_BASE,
+  F_BASE,
+  0,
+};
+
+static void explain(struct tl__base *b, struct uring *u, int err) {
+  switch (err) {
+  case -EPERM: {
+    long dis = -1;
+    FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "re");
+    if (f) {
+      if (fscanf(f, "%ld", &dis) != 1)
+        dis = -1;
+      fclose(f);
+    }
+    if (dis == 2)
+      snprintf(b->why, sizeof b->why,
+               "io_uring_setup: not permitted (kernel.io_uring_disabled=2)");
+    else if (dis == 1)
+      snprintf(b->why, sizeof b->why,
+               "io_uring_setup: not permitted (kernel.io_uring_disabled=1 and "
+               "not in kernel.io_uring_group)");
+    else
+      snprintf(b->why, sizeof b->why,
+               "io_uring_setup: not permitted (a seccomp filter, as in "
+               "container default profiles; kernel.io_uring_disabled=%ld)", dis);
+    break;
+  }
+  case -ENOSYS:
+    snprintf(b->why, sizeof b->why,
+             "io_uring_setup: not implemented (kernel without io_uring)");
+    break;
+  case -ENOMEM: {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+      snprintf(b->why, sizeof b->why,
+               "io_uring_setup: no memory for the ring (RLIMIT_MEMLOCK=%llu KiB "
+               "is charged on kernels before 5.12; try fewer "
+               "TRILOOP_URING_ENTRIES than %u)",
+               (unsigned long long)rl.rlim_cur / 1024, u->entries);
+    else
+      snprintf(b->why, sizeof b->why, "io_uring_setup: no memory for the ring");
+    break;
+  }
+  default:
+    snprintf(b->why, sizeof b->why, "io_uring_setup: %s", strerror(-err));
+  }
+}
+
+static void describe(struct uring *u) {
+  static const struct { unsigned f; const char *n; } fl[] = {
+    { IORING_SETUP_SINGLE_ISSUER, "single_issuer" },
+    { IORING_SETUP_DEFER_TASKRUN, "defer_taskrun" },
+    { IORING_SETUP_COOP_TASKRUN, "coop_taskrun" },
+    { IORING_SETUP_TASKRUN_FLAG, "taskrun_flag" },
+    { IORING_SETUP_SUBMIT_ALL, "submit_all" },
+    { IORING_SETUP_CLAMP, "clamp" },
+    { IORING_SETUP_CQSIZE, "cqsize" },
+  };
+  char flags[160] = "", pool[128] = "";
+  size_t n = 0, p = 0;
+  for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++)
+    if (u->setup_flags & fl[i].f)
+      n += (size_t)snprintf(flags + n, sizeof flags - n, "%s%s", n ? "|" : "", fl[i].n);
+  for (int t = 1; t < TL_OP__COUNT; t++)
+    if (!u->native[t])
+      p += (size_t)snprintf(pool + p, sizeof pool - p, "%s%s", p ? "," : "", op_names[t]);
+  char iowq[48];
+  if (u->iowq_ok)
+    snprintf(iowq, sizeof iowq, "%u/%u", u->iowq[0], u->iowq[1]);
+  else
+    snprintf(iowq, sizeof iowq, "%s", u->iowq_max == 0 ? "kernel default" : "unbounded (refused)");
+  snprintf(u->desc, sizeof u->desc,
+           "io_uring sq %u cq %u, setup %s, io-wq max %s, %s ring fd, "
+           "polls %s, wait %s, pool ops: %s",
+           u->ring.sq.ring_entries, u->ring.cq.ring_entries,
+           n ? flags : "none", iowq,
+           u->enter_flags ? "registered" : "plain",
+           u->can_update ? "oneshot+update" : "oneshot",
+           (u->features & IORING_FEAT_EXT_ARG) ? "ext_arg" : "timeout sqe",
+           p ? pool : "none");
+}
+
+/* Creates the ring and everything that hangs off it.  Used by init and by
+ * fork (the child's new ring). */
+static int ring_setup(struct tl__base *b, struct uring *u) {
+  int r = -EINVAL;
+  for (size_t i = 0; i < sizeof setup_steps / sizeof setup_steps[0]; i++) {
+    unsigned f = setup_steps[i];
+    if ((u->no_defer && (f & F_DEFER)) || (u->no_coop && (f & F_COOP)) ||
+        (u->no_single && (f & F_SINGLE)))
+      continue;
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    p.flags = f;
+    /* A generous CQ: readiness, ops and cancels all post CQEs. */
+    p.cq_entries = u->entries * 4;
+    b->syscalls++;
+    r = io_uring_queue_init_params(u->entries, &u->ring, &p);
+    if (r == 0) {
+      u->setup_flags = p.flags;
+      u->features = p.features;
+      break;
+    }
+    if (r != -EINVAL)
+      break;    /* EPERM, ENOSYS, ENOMEM: other flags will not help */
+  }
+  if (r < 0) {
+    explain(b, u, r);
+    return r;
+  }
+  u->defer = !!(u->setup_flags & IORING_SETUP_DEFER_TASKRUN);
+  u->taskrun_flag = !!(u->setup_flags & IORING_SETUP_TASKRUN_FLAG);
+  u->enter_fd = (unsigned)u->ring.ring_fd;
+  u->enter_flags = 0;
+  /* Poll update in place came with 5.13, as did IORING_FEAT_RSRC_TAGS:
+   * the feature bit is the kernel's only way to tell us. */
+  u->can_update = !u->no_update && (u->features & IORING_FEAT_RSRC_TAGS);
+
+  /* Entering through a registered ring index skips an fget per enter. */
+  if (!u->no_regring) {
+    b->syscalls++;
+    if (io_uring_register_ring_fd(&u->ring) == 1) {
+      u->enter_fd = (unsigned)u->ring.enter_ring_fd;
+      u->enter_flags = IORING_ENTER_REGISTERED_RING;
+    }
+  }
+
+  /* Bound io-wq (PITFALLS 9): buffered writes and unpollable files punted
+   * to kernel workers could otherwise spawn hundreds of threads. */
+  u->iowq_ok = 0;
+  if (u->iowq_max > 0) {
+    unsigned v[2] = { (unsigned)u->iowq_max, (unsigned)u->iowq_max };
+    b->syscalls++;
+    if (io_uring_register_iowq_max_workers(&u->ring, v) == 0) {
+      u->iowq[0] = u->iowq[1] = (unsigned)u->iowq_max;
+      u->iowq_ok = 1;
+    }
+  }
+
+  /* Opcodes once; whatever the kernel lacks goes to the blocking pool. */
+  b->syscalls++;
+  struct io_uring_probe *probe = io_uring_get_probe_ring(&u->ring);
+  for (int t = 1; t < TL_OP__COUNT; t++) {
+    if (probe)
+      u->native[t] = u->wish[t] && io_uring_opcode_supported(probe, op_opcode[t]);
+    else   /* before 5.6 there is no probe; only the 5.1 opcodes are sure */
+      u->native[t] = u->wish[t] && (t == TL_OP_READV || t == TL_OP_WRITEV ||
+                                    t == TL_OP_FSYNC || t == TL_OP_FDATASYNC);
+  }
+  if (probe)
+    io_uring_free_probe(probe);
+  u->pid = getpid();
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* SQ and CQ                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Makes the SQEs filled so far visible to the kernel; returns how many it
+ * has not consumed yet. */
+static unsigned sq_publish(struct uring *u) {
+  struct io_uring_sq *sq = &u->ring.sq;
+  if (sq->sqe_head != sq->sqe_tail) {
+    sq->sqe_head = sq->sqe_tail;
+    io_uring_smp_store_release(sq->ktail, sq->sqe_tail);
+  }
+  return sq->sqe_tail - IO_URING_READ_ONCE(*sq->khead);
+}
+
+static int enter(struct tl__base *b, struct uring *u, unsigned submit,
+                 unsigned min, unsigned flags, void *arg, size_t argsz) {
+  b->syscalls++;
+  int r = io_uring_enter2(u->enter_fd, submit, min, flags | u->enter_flags,
+                          arg, argsz);
+  return r;
+}
+
+static void reap(struct tl__base *b, struct uring *u);
+
+/* An SQE to fill, flushing the SQ to the kernel when it is full (never
+ * dropping anything).  NULL only if the kernel keeps refusing to take
+ * SQEs (out of memory for requests, or an old kernel's EBUSY on CQ
+ * overflow while we may not reap). */
+static struct io_uring_sqe *get_sqe(struct tl__base *b, struct uring *u) {
+  struct io_uring_sqe *sqe = _io_uring_get_sqe(&u->ring);
+  for (int tries = 0; !sqe && tries < 4; tries++) {
+    unsigned n = sq_publish(u);
+    /* GETEVENTS also moves overflowed CQEs back into the CQ ring. */
+    int r = enter(b, u, n, 0, tries ? IORING_ENTER_GETEVENTS : 0, NULL, _NSIG / 8);
+    /* Reaping calls into the front end, which is only safe from poll(). */
+    if ((r == -EBUSY || r == -EAGAIN || tries) && u->in_poll && !u->reaping)
+      reap(b, u);
+    sqe = _io_uring_get_sqe(&u->ring);
+  }
+  if (sqe)
+    u->sqes_out++;
+  return sqe;
+}
+
+static inline uint64_t poll_ud(int fd, uint32_t gen) {
+  return ((uint64_t)(gen & GEN_MASK) << 35) | ((uint64_t)(uint32_t)fd << 3) | TAG_POLL;
+}
+
+static inline unsigned poll_mask(unsigned ev) {
+  return (ev & TL_READ ? POLLIN : 0) | (ev & TL_WRITE ? POLLOUT : 0);
+}
+
+static void queue_dirty(struct uring *u, int fd) {
+  struct slot *s = &u->slots[fd];
+  if (!s->queued) {
+    s->queued = 1;
+    u->dirty[u->ndirty++] = fd;   /* capacity is nslots: never overflows */
+  }
+}
+
+static void on_poll_cqe(struct tl__base *b, struct uring *u, uint64_t ud, int res) {
+  int fd = (int)(uint32_t)(ud >> 3);
+  uint32_t gen = (uint32_t)(ud >> 35);
+  if ((unsigned)fd >= u->nslots || u->slots[fd].gen != gen)
+    return;    /* an abandoned poll: interest gone or the fd reused */
+  struct slot *s = &u->slots[fd];
+  s->armed = 0;
+  if (u->draining)
+    return;
+  if (res == -ECANCELED) {   /* the kernel dropped it (e.g. task exit work) */
+    if (s->want)
+      queue_dirty(u, fd);
+    return;
+  }
+  if (res < 0) {
+    /* EBADF and the like: the front end stops the fd's watchers.  No
+     * re-arm until it changes the interest again. */
+    s->failed = 1;
+    tl__base_fd_event(b, fd, TL_ERROR | s->want);
+    return;
+  }
+  unsigned ev = 0;
+  if (res & (POLLIN | POLLHUP | POLLERR | POLLRDHUP))
+    ev |= TL_READ;
+  if (res & (POLLOUT | POLLHUP | POLLERR))
+    ev |= TL_WRITE;
+  if (res & POLLNVAL)
+    ev = TL_ERROR | s->want;
+  /* Re-armed at the next poll(), after the front end has had its chance
+   * to consume the readiness: that is what keeps it level-triggered. */
+  if (s->want)
+    queue_dirty(u, fd);
+  if (ev)
+    tl__base_fd_event(b, fd, ev);
+}
+
+/* Takes the CQEs in batches: copy, hand the slots back to the kernel, then
+ * dispatch.  Dispatching calls into the front end, which may fill SQEs or
+ * even flush the SQ; none of that can disturb a batch already copied. */
+static void reap(struct tl__base *b, struct uring *u) {
+  struct { uint64_t ud; int32_t res; uint32_t flags; } batch[CQE_BATCH];
+  struct io_uring_cq *cq = &u->ring.cq;
+  u->reaping++;
+  for (;;) {
+    unsigned head = *cq->khead;
+    unsigned n = io_uring_smp_load_acquire(cq->ktail) - head;
+    if (!n)
+      break;
+    if (n > CQE_BATCH)
+      n = CQE_BATCH;
+    for (unsigned i = 0; i < n; i++) {
+      const struct io_uring_cqe *c = &cq->cqes[(head + i) & cq->ring_mask];
+      batch[i].ud = c->user_data;
+      batch[i].res = c->res;
+      batch[i].flags = c->flags;
+    }
+    io_uring_cq_advance(&u->ring, n);
+    for (unsigned i = 0; i < n; i++) {
+      uint64_t ud = batch[i].ud;
+      if (!(batch[i].flags & IORING_CQE_F_MORE))
+        u->sqes_out--;
+      switch (ud & TAG_MASK) {
+      case TAG_OP: {
+        tl_op *op = (tl_op *)(uintptr_t)ud;
+        u->ops_out--;
+        if (!u->draining)
+          tl__base_op_done(b, op, batch[i].res);
+        break;
+      }
+      case TAG_POLL:
+        on_poll_cqe(b, u, ud, batch[i].res);
+        break;
+      default:
+        break;    /* cancel, poll remove/update, timeout */
+      }
+    }
+  }
+  u->reaping--;
+}
+
+/* ------------------------------------------------------------------ */
+/* Readiness                                                           */
+/* ------------------------------------------------------------------ */
+
+static int grow_slots(struct uring *u, int fd) {
+  unsigned n = u->nslots ? u->nslots : 64;
+  while (n <= (unsigned)fd)
+    n *= 2;
+  struct slot *s = realloc(u->slots, n * sizeof *s);
+  if (!s)
+    return -ENOMEM;
+  u->slots = s;
+  memset(s + u->nslots, 0, (n - u->nslots) * sizeof *s);
+  int *d = realloc(u->dirty, n * sizeof *d);
+  if (!d)
+    return -ENOMEM;     /* slots grew; nslots did not: still consistent */
+  u->dirty = d;
+  u->nslots = n;
+  return 0;
+}
+
+static int uring_modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) {
+  struct uring *u = b->bstate;
+  if (fd < 0)
+    return -EBADF;
+  nev &= TL_READ | TL_WRITE;
+  if (!oev && nev) {
+    /* The poll SQE would tell us only at the next poll(); the front end
+     * wants EBADF now. */
+    b->syscalls++;
+    if (fcntl(fd, F_GETFD) < 0)
+      return -errno;
+  }
+  if ((unsigned)fd >= u->nslots) {
+    if (!nev)
+      return 0;
+    int r = grow_slots(u, fd);
+    if (r < 0)
+      return r;
+  }
+  struct slot *s = &u->slots[fd];
+  s->want = (uint8_t)nev;
+  s->failed = 0;
+  if (!nev) {
+    if (s->armed) {
+      struct io_uring_sqe *sqe = get_sqe(b, u);
+      /* Without an SQE the poll lingers until the file goes away; the
+       * generation bump below makes its completion harmless. */
+      if (sqe) {
+        io_uring_prep_poll_remove(sqe, poll_ud(fd, s->gen));
+        io_uring_sqe_set_data64(sqe, TAG_INTERNAL);
+      }
+      s->armed = 0;
+    }
+    /* The fd number may be closed and reused before the next poll(): a
+     * new generation keeps the old file's completion from counting. */
+    s->gen = (s->gen + 1) & GEN_MASK;
+    return 0;
+  }
+  queue_dirty(u, fd);
+  return 0;
+}
+
+/* Fills poll SQEs for every fd whose armed mask differs from its interest. */
+static void arm_dirty(struct tl__base *b, struct uring *u) {
+  unsigned i;
+  for (i = 0; i < u->ndirty; i++) {
+    int fd = u->dirty[i];
+    struct slot *s = &u->slots[fd];
+    if (s->want == s->armed || s->failed) {
+      s->queued = 0;
+      continue;
+    }
+    struct io_uring_sqe *sqe = get_sqe(b, u);
+    if (!sqe)
+      break;
+    s->queued = 0;
+    if (s->armed && u->can_update) {
+      io_uring_prep_poll_update(sqe, poll_ud(fd, s->gen), poll_ud(fd, s->gen),
+                                poll_mask(s->want), IORING_POLL_UPDATE_EVENTS);
+      io_uring_sqe_set_data64(sqe, TAG_INTERNAL);
+      s->armed = s->want;
+      continue;
+    }
+    if (s->armed) {
+      io_uring_prep_poll_remove(sqe, poll_ud(fd, s->gen));
+      io_uring_sqe_set_data64(sqe, TAG_INTERNAL);
+      s->gen = (s->gen + 1) & GEN_MASK;
+      s->armed = 0;
+      sqe = get_sqe(b, u);
+      if (!sqe) {
+        s->queued = 1;
+        break;
+      }
+    }
+    io_uring_prep_poll_add(sqe, fd, poll_mask(s->want));
+    io_uring_sqe_set_data64(sqe, poll_ud(fd, s->gen));
+    s->armed = s->want;
+  }
+  if (i) {
+    memmove(u->dirty, u->dirty + i, (u->ndirty - i) * sizeof *u->dirty);
+    u->ndirty -= i;
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Completion ops                                                      */
+/* ------------------------------------------------------------------ */
+
+#define OP_OF_JOB(j) ((tl_op *)((char *)(j) - offsetof(tl_op, tl__job)))
+
+/* The pool path, for ops the kernel cannot do natively.  Socket ops wait
+ * with tl__pool_wait so that a cancel interrupts them. */
+static void pool_work(struct tl__job *j) {
+  tl_op *op = OP_OF_JOB(j);
+  int64_t r;
+  switch (op->type) {
+  case TL_OP_RECV: case TL_OP_SEND: case TL_OP_ACCEPT: case TL_OP_CONNECT:
+    op->tl__res = 0;
+    for (;;) {
+      r = tl__op_run_nonblocking(op);
+      if (r != -EAGAIN)
+        break;
+      int w = tl__pool_wait(j, op->fd, tl__op_wants(op) == TL_WRITE ? POLLOUT : POLLIN, -1);
+      if (w < 0) {
+        r = w;
+        break;
+      }
+    }
+    break;
+  default:
+    r = j->cancelled ? -ECANCELED : tl__op_run_blocking(op);
+  }
+  j->res = r;
+}
+
+static void pool_done(struct tl__job *j) {
+  tl__base_op_done(j->base, OP_OF_JOB(j), j->res);
+}
+
+static int pool_submit(struct tl__base *b, tl_op *op) {
+  struct tl__job *j = &op->tl__job;
+  memset(j, 0, sizeof *j);
+  j->work = pool_work;
+  j->done = pool_done;
+  j->base = b;
+  op->tl__res = ROUTE_POOL;
+  return tl__pool_submit(j);
+}
+
+static inline unsigned clamp_len(size_t len) {
+  return len > MAX_RW ? MAX_RW : (unsigned)len;
+}
+
+static int uring_submit(struct tl__base *b, tl_op *op) {
+  struct uring *u = b->bstate;
+  int t = op->type;
+  if (t <= TL_OP_NONE || t >= TL_OP__COUNT)
+    return -EINVAL;
+  op->tl__gen = u->epoch;
+  op->tl__qnext = NULL;
+  int native = u->native[t];
+  /* Offset -1 means "the file position" only since 5.6 (RW_CUR_POS). */
+  if (native && !(u->features & IORING_FEAT_RW_CUR_POS) &&
+      (((t == TL_OP_READ || t == TL_OP_WRITE) && op->u.rw.off < 0) ||
+       ((t == TL_OP_READV || t == TL_OP_WRITEV) && op->u.rwv.off < 0)))
+    native = 0;
+  if (!native)
+    return pool_submit(b, op);
+
+  struct io_uring_sqe *sqe = get_sqe(b, u);
+  if (!sqe)
+    return -EAGAIN;
+  op->tl__res = ROUTE_RING;
+  switch (t) {
+  case TL_OP_READ:
+    io_uring_prep_read(sqe, op->fd, op->u.rw.buf, clamp_len(op->u.rw.len),
+                       (uint64_t)op->u.rw.off);
+    break;
+  case TL_OP_WRITE:
+    io_uring_prep_write(sqe, op->fd, op->u.rw.buf, clamp_len(op->u.rw.len),
+                        (uint64_t)op->u.rw.off);
+    break;
+  case TL_OP_READV:
+    io_uring_prep_readv(sqe, op->fd, op->u.rwv.iov, (unsigned)op->u.rwv.iovcnt,
+                        (uint64_t)op->u.rwv.off);
+    break;
+  case TL_OP_WRITEV:
+    io_uring_prep_writev(sqe, op->fd, op->u.rwv.iov, (unsigned)op->u.rwv.iovcnt,
+                         (uint64_t)op->u.rwv.off);
+    break;
+  case TL_OP_FSYNC:
+    io_uring_prep_fsync(sqe, op->fd, 0);
+    break;
+  case TL_OP_FDATASYNC:
+    io_uring_prep_fsync(sqe, op->fd, IORING_FSYNC_DATASYNC);
+    break;
+  case TL_OP_OPENAT:
+    /* O_CLOEXEC as the blocking path adds it. */
+    io_uring_prep_openat(sqe, op->fd, op->u.open.path,
+                         op->u.open.flags | O_CLOEXEC, op->u.open.mode);
+    break;
+  case TL_OP_CLOSE:
+    io_uring_prep_close(sqe, op->fd);
+    break;
+  case TL_OP_ACCEPT:
+    io_uring_prep_accept(sqe, op->fd, op->u.accept.addr, op->u.accept.addrlen,
+                         op->u.accept.flags | SOCK_CLOEXEC);
+    break;
+  case TL_OP_CONNECT:
+    io_uring_prep_connect(sqe, op->fd, op->u.connect.addr, op->u.connect.addrlen);
+    break;
+  case TL_OP_RECV:
+    io_uring_prep_recv(sqe, op->fd, op->u.msg.buf, clamp_len(op->u.msg.len),
+                       op->u.msg.flags);
+    break;
+  case TL_OP_SEND:
+    io_uring_prep_send(sqe, op->fd, op->u.msg.buf, clamp_len(op->u.msg.len),
+                       op->u.msg.flags | MSG_NOSIGNAL);
+    break;
+  }
+  io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op);
+  u->ops_out++;
+  return 0;
+}
+
+/* Asks the kernel to cancel; the op's own CQE (-ECANCELED or its real
+ * result) is what completes it, so its buffer is never used after the
+ * callback.  The cancel's CQE (0, -ENOENT, -EALREADY) is ignored. */
+static int cancel_in_ring(struct tl__base *b, struct uring *u, tl_op *op) {
+  struct io_uring_sqe *sqe = get_sqe(b, u);
+  if (!sqe)
+    return -EAGAIN;
+  io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+  io_uring_sqe_set_data64(sqe, TAG_INTERNAL);
+  return 0;
+}
+
+static int uring_cancel(struct tl__base *b, tl_op *op) {
+  struct uring *u = b->bstate;
+  if (op->tl__gen != u->epoch) {
+    /* Submitted to the parent's ring or pool before fork: nothing in this
+     * process will ever complete it. */
+    tl__base_op_done(b, op, -ECANCELED);
+    return 0;
+  }
+  if (op->tl__res == ROUTE_POOL) {
+    if (tl__pool_cancel(&op->tl__job) == 1)
+      tl__base_op_done(b, op, -ECANCELED);
+    return 0;
+  }
+  if (cancel_in_ring(b, u, op) < 0) {
+    /* Try again at the next poll(). */
+    op->tl__qnext = NULL;
+    if (u->cancel_tail)
+      u->cancel_tail->tl__qnext = op;
+    else
+      u->cancel_head = op;
+    u->cancel_tail = op;
+  }
+  return 0;
+}
+
+static void retry_cancels(struct tl__base *b, struct uring *u) {
+  while (u->cancel_head) {
+    tl_op *op = u->cancel_head;
+    if (op->tl__gen == u->epoch && cancel_in_ring(b, u, op) < 0)
+      return;
+    u->cancel_head = op->tl__qnext;
+    if (!u->cancel_head)
+      u->cancel_tail = NULL;
+    if (op->tl__gen != u->epoch)
+      tl__base_op_done(b, op, -ECANCELED);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiting                                                             */
+/* ------------------------------------------------------------------ */
+
+static void to_ts(struct __kernel_timespec *ts, double t) {
+  ts->tv_sec = (long long)t;
+  /* Round up: waking a hair early makes the front end spin once more. */
+  double ns = (t - (double)ts->tv_sec) * 1e9;
+  ts->tv_nsec = (long long)ns;
+  if ((double)ts->tv_nsec < ns)
+    ts->tv_nsec++;
+  if (ts->tv_nsec >= 1000000000) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000;
+  }
+}
+
+/* Completions the kernel holds back until we enter with GETEVENTS:
+ * deferred or cooperative task work, and overflowed CQEs. */
+static int kernel_has_work(struct uring *u) {
+  unsigned kf = IO_URING_READ_ONCE(*u->ring.sq.kflags);
+  if (kf & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN))
+    return 1;
+  return u->defer && !u->taskrun_flag && u->sqes_out;
+}
+
+static int uring_poll(struct tl__base *b, double timeout) {
+  struct uring *u = b->bstate;
+  int ret = 0;
+  u->in_poll = 1;
+  if (u->cancel_head)
+    retry_cancels(b, u);
+  if (u->ndirty)
+    arm_dirty(b, u);
+
+  unsigned n = sq_publish(u);
+  unsigned flags = 0, min = 0;
+  struct io_uring_getevents_arg arg;
+  void *argp = NULL;
+  size_t argsz = _NSIG / 8;
+  int ready = io_uring_cq_ready(&u->ring) > 0;
+  if (timeout != 0 && !ready) {
+    flags = IORING_ENTER_GETEVENTS;
+    min = 1;
+    if (timeout > 0 && timeout < 1e9) {
+      if (u->features & IORING_FEAT_EXT_ARG) {
+        struct __kernel_timespec ts;
+        to_ts(&ts, timeout);
+        memset(&arg, 0, sizeof arg);
+        arg.ts = (uint64_t)(uintptr_t)&ts;
+        argp = &arg;
+        argsz = sizeof arg;
+        flags |= IORING_ENTER_EXT_ARG;
+        ret = enter(b, u, n, min, flags, argp, argsz);
+        goto entered;
+      }
+      /* Before 5.11: a timeout SQE ends the wait.  Its CQE is ignored;
+       * if events end the wait first, it fires later, harmlessly. */
+      struct io_uring_sqe *sqe = get_sqe(b, u);
+      if (sqe) {
+        to_ts(&u->ts, timeout);
+        io_uring_prep_timeout(sqe, &u->ts, 0, 0);
+        io_uring_sqe_set_data64(sqe, TAG_INTERNAL);
+        n = sq_publish(u);
+      } else {
+        min = 0;
+      }
+    }
+  } else if (kernel_has_work(u)) {
+    flags = IORING_ENTER_GETEVENTS;
+  }
+  if (n || flags)
+    ret = enter(b, u, n, min, flags, argp, argsz);
+
+entered:
+  if (ret < 0) {
+    switch (ret) {
+    case -EINTR: case -ETIME:
+      ret = 0;
+      break;
+    case -EBUSY: case -EAGAIN:
+      /* Old kernels refuse submits while the CQ overflows, and requests
+       * can run out of memory: reap, then hand over what we can. */
+      reap(b, u);
+      n = sq_publish(u);
+      ret = enter(b, u, n, 0, IORING_ENTER_GETEVENTS, NULL, _NSIG / 8);
+      if (ret == -EBUSY || ret == -EAGAIN || ret == -EINTR)
+        ret = 0;
+      break;
+    }
+  }
+  if (ret > 0)
+    ret = 0;
+  reap(b, u);
+  /* Overflowed CQEs come back only through an enter: keep going while
+   * the kernel says it holds some, a bounded number of rounds. */
+  for (int i = 0; i < 64; i++) {
+    if (!(IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
+      break;
+    enter(b, u, 0, 0, IORING_ENTER_GETEVENTS, NULL, _NSIG / 8);
+    reap(b, u);
+  }
+  u->in_poll = 0;
+  return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Lifetime                                                            */
+/* ------------------------------------------------------------------ */
+
+static int uring_init(struct tl__base *b) {
+  struct uring *u = calloc(1, sizeof *u);
+  if (!u) {
+    snprintf(b->why, sizeof b->why, "uring: out of memory");
+    return -ENOMEM;
+  }
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cores < 1)
+    cores = 1;
+  u->entries = (unsigned)env_long("TRILOOP_URING_ENTRIES", 256, 1, 32768);
+  u->no_defer = env_on("TRILOOP_URING_NO_DEFER");
+  u->no_coop = env_on("TRILOOP_URING_NO_COOP");
+  u->no_single = env_on("TRILOOP_URING_NO_SINGLE_ISSUER");
+  u->no_update = env_on("TRILOOP_URING_NO_POLL_UPDATE");
+  u->no_regring = env_on("TRILOOP_URING_NO_REGISTER_RING");
+  u->iowq_max = env_long("TRILOOP_URING_IOWQ_MAX", cores * 4, 0, 1 << 20);
+  for (int t = 1; t < TL_OP__COUNT; t++)
+    u->wish[t] = 1;
+  env_pool_ops(u);
+
+  int r = ring_setup(b, u);
+  if (r < 0) {
+    free(u);
+    return r;
+  }
+  describe(u);
+  b->bstate = u;
+  return 0;
+}
+
+/* Ops still in the ring at destroy (the front end drains them first, so
+ * normally none): cancel and wait a bounded time, so that the kernel is done
+ * with their buffers before the caller frees them.  No callbacks. */
+static void drain(struct tl__base *b, struct uring *u) {
+  u->draining = 1;
+  struct io_uring_sqe *sqe = get_sqe(b, u);
+  if (sqe) {
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data64(sqe, TAG_INTERNAL);
+  }
+  double deadline = tl__time() + 1.0;
+  while (u->ops_out && tl__time() < deadline) {
+    struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 10 * 1000 * 1000 };
+    struct io_uring_getevents_arg arg = { .ts = (uint64_t)(uintptr_t)&ts };
+    unsigned n = sq_publish(u);
+    if (u->features & IORING_FEAT_EXT_ARG)
+      enter(b, u, n, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
+    else
+      enter(b, u, n, 0, IORING_ENTER_GETEVENTS, NULL, _NSIG / 8);
+    reap(b, u);
+  }
+}
+
+static void uring_destroy(struct tl__base *b) {
+  struct uring *u = b->bstate;
+  if (!u)
+    return;
+  /* A child that never called fork() must not touch the parent's ring
+   * (with SINGLE_ISSUER it could not anyway); just drop its mappings. */
+  if (u->ops_out && u->pid == getpid())
+    drain(b, u);
+  io_uring_queue_exit(&u->ring);
+  free(u->slots);
+  free(u->dirty);
+  free(u);
+  b->bstate = NULL;
+}
+
+static int uring_fork(struct tl__base *b) {
+  struct uring *u = b->bstate;
+  /* The parent's ring stays the parent's: unmap our copy and close our
+   * descriptor, then build a fresh one. */
+  io_uring_queue_exit(&u->ring);
+  memset(&u->ring, 0, sizeof u->ring);
+  int r = ring_setup(b, u);
+  if (r < 0)
+    return r;
+  describe(u);
+  u->epoch++;
+  u->sqes_out = u->ops_out = 0;
+  u->ndirty = 0;
+  for (unsigned fd = 0; fd < u->nslots; fd++) {
+    struct slot *s = &u->slots[fd];
+    s->armed = 0;
+    s->queued = 0;
+    s->failed = 0;
+    s->gen = (s->gen + 1) & GEN_MASK;
+    if (s->want)
+      queue_dirty(u, (int)fd);
+  }
+  return 0;
+}
+
+const char *tl__uring_describe(struct tl__base *b) {
+  if (!b || b->be != &tl__backend_uring || !b->bstate)
+    return NULL;
+  return ((struct uring *)b->bstate)->desc;
 }
 
 const struct tl__backend tl__backend_uring = {
-  .name = "uring", .id = TL_BACKEND_URING, .init = init,
+  .name = "uring",
+  .id = TL_BACKEND_URING,
+  .init = uring_init,
+  .destroy = uring_destroy,
+  .modify = uring_modify,
+  .poll = uring_poll,
+  .submit = uring_submit,
+  .cancel = uring_cancel,
+  .fork = uring_fork,
 };
