@@ -1,13 +1,474 @@
-/* Placeholder until the threadpool backend lands: refuses with -ENOSYS. */
+/*
+ * The threadpool backend (smol's `blocking` model): no readiness multiplexer
+ * over many fds.  Every op and every readiness watcher is a blocking wait on
+ * a pool worker; the loop thread only sleeps in poll(2) on its own wake
+ * eventfd (with the nearest timer as the timeout) and runs callbacks.
+ *
+ * Ops.  Files (regular, block devices), fsync, openat and close run as the
+ * plain blocking syscall.  Sockets and pipes: the worker tries the call
+ * without blocking, and when it would block waits in tl__pool_wait() on the
+ * fd plus the worker's eventfd, so a cancel (or a destroy) interrupts a recv
+ * or accept that would otherwise block forever.  The user's fd flags: recv
+ * and send use MSG_DONTWAIT and leave them alone; accept, connect and
+ * read/write on a pipe or socket set O_NONBLOCK on the fd, exactly as the
+ * epoll backend does (tl__op_run_nonblocking).
+ *
+ * Readiness.  One pool job per fd with interest waits for that fd.  When it
+ * comes back the fd is reported, and the job is re-armed at the next poll()
+ * (after the front end ran the callbacks): level-triggered without spinning
+ * a worker on an fd that stays ready.  An interest change cancels the job;
+ * each arming carries a generation, and a result from an older one is
+ * dropped.  Regular files are always ready and get no job.
+ *
+ * Ops and watcher jobs queue locally and reach the pool in one batch per
+ * poll(): one pool lock per loop iteration.
+ */
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
-#include "base.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-static int init(struct tl__base *b) {
-  snprintf(b->why, sizeof b->why, "the threadpool backend is not built yet");
-  return -ENOSYS;
+#include "base.h"
+#include "pool.h"
+
+#define container_of(p, type, member) \
+  ((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+/* op->tl__gen while the op sits in the local queue (before the pool). */
+enum { OP_LOCAL = 1, OP_LOCAL_CANCELLED = 2, OP_POOL = 3 };
+
+struct watch {
+  struct tl__job job;
+  struct tl__base *b;
+  int fd;
+  unsigned interest;          /* TL_READ|TL_WRITE, loop thread */
+  uint32_t gen;               /* bumped at every interest change */
+  uint32_t job_gen;           /* gen the job in the pool was armed with */
+  short job_events;           /* what the job polls for (set before submit) */
+  unsigned busy : 1;          /* the job is in the pool */
+  unsigned rearm : 1;         /* on the rearm list */
+  unsigned file : 1;          /* always ready: on the file list, no job */
+  struct watch *rnext;        /* rearm list */
+  struct watch *fnext, *fprev;/* file list */
+};
+
+struct tp {
+  struct watch **w;           /* by fd */
+  int nw;
+  /* The batch for the next poll(). */
+  struct tl__job *bhead, *btail;
+  unsigned bn;
+  struct watch *rearm;        /* watchers to arm at the next poll() */
+  struct watch *files;        /* regular files with interest */
+  unsigned outstanding;       /* jobs in the pool, not yet done() */
+};
+
+static struct tp *TP(struct tl__base *b) { return b->bstate; }
+
+static void batch_add(struct tp *t, struct tl__job *j) {
+  j->next = NULL;
+  if (t->btail)
+    t->btail->next = j;
+  else
+    t->bhead = j;
+  t->btail = j;
+  t->bn++;
+}
+
+/* ---------------------------------------------------------------- ops */
+
+static int64_t run_waiting(struct tl__job *job, tl_op *op) {
+  short ev = tl__op_wants(op) == TL_WRITE ? POLLOUT : POLLIN;
+  for (;;) {
+    int64_t r = tl__op_run_nonblocking(op);
+    if (r != -EAGAIN)
+      return r;
+    int w = tl__pool_wait(job, op->fd, ev, -1);
+    if (w < 0)
+      return w;                /* -ECANCELED: a cancel or a destroy */
+    if (w & POLLNVAL)
+      return -EBADF;
+    /* POLLERR/POLLHUP: the call itself reports what happened. */
+  }
+}
+
+static void op_work(struct tl__job *job) {
+  tl_op *op = container_of(job, tl_op, tl__job);
+  int64_t r;
+  switch (op->type) {
+  case TL_OP_RECV: case TL_OP_SEND: case TL_OP_ACCEPT: case TL_OP_CONNECT:
+    op->tl__res = 0;           /* tl__op_run_nonblocking's connect state */
+    r = run_waiting(job, op);
+    break;
+  case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READV: case TL_OP_WRITEV:
+    r = tl__fd_is_file(op->fd);
+    if (r == 1)
+      r = tl__op_run_blocking(op);
+    else if (r == 0)
+      r = run_waiting(job, op);
+    break;
+  default:
+    r = tl__op_run_blocking(op);
+    break;
+  }
+  job->res = r;
+}
+
+static void op_done_job(struct tl__job *job) {
+  tl_op *op = container_of(job, tl_op, tl__job);
+  struct tl__base *b = job->base;
+  TP(b)->outstanding--;
+  op->tl__gen = 0;
+  tl__base_op_done(b, op, job->res);
+}
+
+static int tp_submit(struct tl__base *b, tl_op *op) {
+  struct tl__job *j = &op->tl__job;
+  j->work = op_work;
+  j->done = op_done_job;
+  j->base = b;
+  j->res = 0;
+  j->state = TL__JOB_IDLE;
+  op->tl__gen = OP_LOCAL;
+  batch_add(TP(b), j);
+  return 0;
+}
+
+static int tp_cancel(struct tl__base *b, tl_op *op) {
+  switch (op->tl__gen) {
+  case OP_LOCAL:
+    /* Still in our batch: poll() completes it instead of handing it over. */
+    op->tl__gen = OP_LOCAL_CANCELLED;
+    return 0;
+  case OP_POOL: {
+    int r = tl__pool_cancel(&op->tl__job);
+    if (r == 1) {
+      TP(b)->outstanding--;
+      op->tl__gen = 0;
+      tl__base_op_done(b, op, -ECANCELED);
+    }
+    /* 0: running, interrupted if it waits; -ENOENT: finished, posted. */
+    return 0;
+  }
+  default:
+    return -ENOENT;
+  }
+}
+
+/* ---------------------------------------------------------- readiness */
+
+static unsigned poll_to_tl(int re) {
+  unsigned r = 0;
+  if (re & (POLLIN | POLLHUP | POLLERR | POLLPRI))
+    r |= TL_READ;
+  if (re & (POLLOUT | POLLHUP | POLLERR))
+    r |= TL_WRITE;
+  if (re & POLLNVAL)
+    r |= TL_ERROR;
+  return r;
+}
+
+static void watch_work(struct tl__job *job) {
+  struct watch *w = container_of(job, struct watch, job);
+  int r;
+  do
+    r = tl__pool_wait(job, w->fd, w->job_events, -1);
+  while (r == 0);
+  job->res = r;
+}
+
+static void rearm_add(struct tp *t, struct watch *w) {
+  if (w->rearm || w->file)
+    return;
+  w->rearm = 1;
+  w->rnext = t->rearm;
+  t->rearm = w;
+}
+
+static void watch_done(struct tl__job *job) {
+  struct watch *w = container_of(job, struct watch, job);
+  struct tl__base *b = w->b;
+  struct tp *t = TP(b);
+  t->outstanding--;
+  w->busy = 0;
+  if (w->job_gen == w->gen && w->interest) {
+    int64_t r = job->res;
+    unsigned ev = r > 0 ? poll_to_tl((int)r) : TL_ERROR;
+    rearm_add(t, w);
+    tl__base_fd_event(b, w->fd, ev);
+  } else if (w->interest) {
+    rearm_add(t, w);
+  }
+}
+
+static struct watch *watch_get(struct tp *t, struct tl__base *b, int fd) {
+  if (fd >= t->nw) {
+    int n = t->nw ? t->nw : 64;
+    while (n <= fd)
+      n *= 2;
+    struct watch **nw = realloc(t->w, (size_t)n * sizeof *nw);
+    if (!nw)
+      return NULL;
+    memset(nw + t->nw, 0, (size_t)(n - t->nw) * sizeof *nw);
+    t->w = nw;
+    t->nw = n;
+  }
+  if (!t->w[fd]) {
+    struct watch *w = calloc(1, sizeof *w);
+    if (!w)
+      return NULL;
+    w->b = b;
+    w->fd = fd;
+    w->job.work = watch_work;
+    w->job.done = watch_done;
+    w->job.base = b;
+    t->w[fd] = w;
+  }
+  return t->w[fd];
+}
+
+static void file_unlink(struct tp *t, struct watch *w) {
+  if (w->fprev)
+    w->fprev->fnext = w->fnext;
+  else
+    t->files = w->fnext;
+  if (w->fnext)
+    w->fnext->fprev = w->fprev;
+  w->fnext = w->fprev = NULL;
+  w->file = 0;
+}
+
+/* Ends the job of w, if any; a result still on its way is dropped by the
+ * generation check in watch_done(). */
+static void watch_stop_job(struct tp *t, struct watch *w) {
+  if (w->busy && tl__pool_cancel(&w->job) == 1) {
+    w->busy = 0;
+    t->outstanding--;
+  }
+}
+
+static int tp_modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) {
+  struct tp *t = TP(b);
+  (void)oev;                    /* our own record of the interest is the truth */
+  if (fd == b->wakefd)
+    return 0;                   /* poll() itself sleeps on it */
+  if (fd < 0)
+    return -EBADF;
+  nev &= TL_READ | TL_WRITE;
+  struct watch *w = fd < t->nw ? t->w[fd] : NULL;
+  unsigned was = w ? w->interest : 0;
+  if (was == nev)
+    return 0;
+  int file = 0;
+  if (!was) {
+    if (fcntl(fd, F_GETFD) < 0)
+      return -errno;
+    file = tl__fd_is_file(fd);
+    if (file < 0)
+      return file;
+    if (!w && !(w = watch_get(t, b, fd)))
+      return -ENOMEM;
+  }
+  w->gen++;
+  w->interest = nev;
+  if (w->file) {
+    if (!nev)
+      file_unlink(t, w);
+    return 0;
+  }
+  if (file) {
+    w->file = 1;
+    w->fprev = NULL;
+    w->fnext = t->files;
+    if (t->files)
+      t->files->fprev = w;
+    t->files = w;
+    return 0;
+  }
+  /* The job waiting for the old events cannot change what it polls for: it
+   * ends, and a fresh one is armed at the next poll() if interest remains. */
+  watch_stop_job(t, w);
+  if (nev)
+    rearm_add(t, w);
+  return 0;
+}
+
+/* Moves the rearm list and the op batch to the pool, one lock for all. */
+static int flush(struct tl__base *b) {
+  struct tp *t = TP(b);
+  struct watch *w = t->rearm;
+  t->rearm = NULL;
+  while (w) {
+    struct watch *next = w->rnext;
+    w->rearm = 0;
+    if (w->interest && !w->busy && !w->file) {
+      w->job_gen = w->gen;
+      w->job_events = (short)(((w->interest & TL_READ) ? POLLIN : 0) |
+                              ((w->interest & TL_WRITE) ? POLLOUT : 0));
+      w->busy = 1;
+      batch_add(t, &w->job);
+    }
+    w = next;
+  }
+
+  /* Ops cancelled before they left: complete them here, not in the pool. */
+  struct tl__job *head = NULL, *tail = NULL, *j = t->bhead;
+  unsigned n = 0;
+  t->bhead = t->btail = NULL;
+  t->bn = 0;
+  while (j) {
+    struct tl__job *next = j->next;
+    if (j->work == op_work) {
+      tl_op *op = container_of(j, tl_op, tl__job);
+      if (op->tl__gen == OP_LOCAL_CANCELLED) {
+        op->tl__gen = 0;
+        tl__base_op_done(b, op, -ECANCELED);
+        j = next;
+        continue;
+      }
+      op->tl__gen = OP_POOL;
+    }
+    j->next = NULL;
+    if (tail)
+      tail->next = j;
+    else
+      head = j;
+    tail = j;
+    n++;
+    j = next;
+  }
+  if (!n)
+    return 0;
+  int r = tl__pool_submit_batch(head, tail, n);
+  if (r == 0) {
+    t->outstanding += n;
+    return 0;
+  }
+  /* No worker exists and none can start: ops fail with that error (they
+   * were accepted, so they still get their one completion); watchers stay
+   * armed-to-be and are retried at the next poll. */
+  for (j = head; j; ) {
+    struct tl__job *next = j->next;
+    if (j->work == op_work) {
+      tl_op *op = container_of(j, tl_op, tl__job);
+      op->tl__gen = 0;
+      tl__base_op_done(b, op, r);
+    } else {
+      struct watch *ww = container_of(j, struct watch, job);
+      ww->busy = 0;
+      rearm_add(t, ww);
+    }
+    j = next;
+  }
+  return r;
+}
+
+static int tp_poll(struct tl__base *b, double timeout) {
+  struct tp *t = TP(b);
+  int r = flush(b);
+  int ms;
+  if (t->files || r < 0)
+    ms = 0;
+  else if (!(timeout > 0))
+    ms = 0;                     /* also an overdue timer's negative timeout */
+  else if (timeout >= 86400.0 * 24)
+    ms = -1;
+  else
+    ms = (int)ceil(timeout * 1e3);
+  struct pollfd p = { .fd = b->wakefd, .events = POLLIN };
+  int n = poll(&p, 1, ms);
+  b->syscalls++;
+  if (n < 0 && errno != EINTR)
+    return -errno;
+  if (n > 0 && (p.revents & POLLIN))
+    tl__base_fd_event(b, b->wakefd, TL_READ);
+  for (struct watch *w = t->files, *next; w; w = next) {
+    next = w->fnext;   /* the front end may drop this fd's interest */
+    tl__base_fd_event(b, w->fd, TL_READ | TL_WRITE);
+  }
+  return r;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static int tp_init(struct tl__base *b) {
+  struct tp *t = calloc(1, sizeof *t);
+  if (!t) {
+    snprintf(b->why, sizeof b->why, "threadpool: out of memory");
+    return -ENOMEM;
+  }
+  b->bstate = t;
+  return 0;
+}
+
+static void tp_destroy(struct tl__base *b) {
+  struct tp *t = TP(b);
+  if (!t)
+    return;
+  /* Ops were drained by the front end.  Watcher jobs still in the pool point
+   * at this loop: cancel them and wait until each came back. */
+  for (int fd = 0; fd < t->nw; fd++) {
+    struct watch *w = t->w[fd];
+    if (!w)
+      continue;
+    w->interest = 0;
+    w->gen++;
+    watch_stop_job(t, w);
+  }
+  /* Anything still local never reached the pool. */
+  for (struct tl__job *j = t->bhead; j; j = j->next)
+    if (j->work == op_work) {
+      tl_op *op = container_of(j, tl_op, tl__job);
+      op->tl__gen = 0;
+      tl__base_op_done(b, op, -ECANCELED);
+    }
+  t->bhead = t->btail = NULL;
+  while (t->outstanding) {
+    struct pollfd p = { .fd = b->wakefd, .events = POLLIN };
+    /* The timeout only guards against a lost wake; a post always writes. */
+    poll(&p, 1, 100);
+    tl__base_drain(b);
+  }
+  for (int fd = 0; fd < t->nw; fd++)
+    free(t->w[fd]);
+  free(t->w);
+  free(t);
+  b->bstate = NULL;
+}
+
+static int tp_fork(struct tl__base *b) {
+  /* The parent's workers do not exist in the child and the pool forgot their
+   * jobs: every watcher with interest is armed afresh.  Ops that were in the
+   * pool at fork time are lost with the workers. */
+  struct tp *t = TP(b);
+  t->outstanding = 0;
+  t->rearm = NULL;
+  for (int fd = 0; fd < t->nw; fd++) {
+    struct watch *w = t->w[fd];
+    if (!w)
+      continue;
+    w->rearm = 0;
+    w->gen++;
+    w->busy = 0;
+    if (w->interest)
+      rearm_add(t, w);
+  }
+  return 0;
 }
 
 const struct tl__backend tl__backend_threadpool = {
-  .name = "threadpool", .id = TL_BACKEND_THREADPOOL, .init = init,
+  .name = "threadpool",
+  .id = TL_BACKEND_THREADPOOL,
+  .init = tp_init,
+  .destroy = tp_destroy,
+  .modify = tp_modify,
+  .poll = tp_poll,
+  .submit = tp_submit,
+  .cancel = tp_cancel,
+  .fork = tp_fork,
 };
