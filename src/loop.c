@@ -81,6 +81,7 @@ struct tl_loop {
   tl_signal *sigw[NSIG];
   atomic_int sigpending[NSIG];
   int sigrefs[NSIG];      /* signal watchers + (children ? 1 : 0) for SIGCHLD */
+  int nsigs;              /* signals with sigrefs > 0 */
   tl_child *children;
 
   tl_op *ops;             /* in flight: submitted, callback not yet started */
@@ -674,13 +675,16 @@ static int sig_ref(tl_loop *loop, int signum) {
       loop->sigrefs[signum] = 0;
       return r;
     }
+    loop->nsigs++;
   }
   return 0;
 }
 
 static void sig_unref(tl_loop *loop, int signum) {
-  if (--loop->sigrefs[signum] == 0)
+  if (--loop->sigrefs[signum] == 0) {
+    loop->nsigs--;
     sig_unregister(loop, signum);
+  }
 }
 
 void tl_signal_init(tl_signal *w, tl_signal_cb cb, int signum) {
@@ -825,7 +829,7 @@ static void on_wake(struct tl__base *b) {
     if (__atomic_exchange_n(&w->tl__sent, 0, __ATOMIC_ACQ_REL))
       feed(loop, (tl_watcher *)w, TL_ASYNC);
   }
-  for (int s = 1; s < NSIG; s++) {
+  for (int s = 1; loop->nsigs && s < NSIG; s++) {
     if (!loop->sigrefs[s] || !atomic_exchange(&loop->sigpending[s], 0))
       continue;
     for (tl_signal *w = loop->sigw[s]; w; w = w->tl__next)
