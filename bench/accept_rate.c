@@ -28,7 +28,7 @@ struct shared {
 };
 
 static struct shared *sh;
-static int lfd, failed;
+static int lfd, failed, stopping;
 static double t_first, cpu_first;
 static uint64_t accepted;
 static tl_op aop;
@@ -37,14 +37,20 @@ static void on_accept(tl_loop *loop, tl_op *op, int64_t res)
 {
   if (res >= 0) {
     close((int)res);
+    if (stopping)
+      return;
     if (!accepted++) {
       t_first = sb_now();
       cpu_first = sb_cpu(RUSAGE_SELF);
     }
     atomic_store_explicit(&sh->accepted, accepted, memory_order_release);
-  } else if (res == -ECANCELED) {
+  }
+  if (stopping || res == -ECANCELED) {
+    /* tl_loop_destroy calls us back; an accept that completed first just
+     * gets its fd closed above. */
     return;
-  } else if (res != -ECONNABORTED && res != -EINTR && res != -EAGAIN) {
+  }
+  if (res < 0 && res != -ECONNABORTED && res != -EINTR && res != -EAGAIN) {
     fprintf(stderr, "%s: accept: %s\n", prog, tl_strerror((int)res));
     failed = 1;
     tl_break(loop);
@@ -166,6 +172,7 @@ int main(int argc, char **argv)
   tl_loop_stats(loop, &st1);
   atomic_store(&sh->stop, 1);
   tl_timer_stop(loop, &tick);
+  stopping = 1;
   tl_loop_destroy(loop);   /* cancels the accept in flight */
   int status = 0;
   waitpid(pid, &status, 0);

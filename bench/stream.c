@@ -42,7 +42,7 @@ static void on_recv(tl_loop *loop, tl_op *op, int64_t res)
     res = r;
   }
   t_last = sb_now();
-  if (res < 0 && res != -ECANCELED) {
+  if (res < 0 && res != -ECANCELED && res != -ESHUTDOWN) {
     fprintf(stderr, "%s: recv: %s\n", prog, tl_strerror((int)res));
     failed = 1;
   }
