@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +53,8 @@ _Static_assert(_Alignof(tl_op) >= 8, "op pointers need 3 free low bits");
 enum { ROUTE_RING = 0, ROUTE_POOL = 1 };
 
 struct slot {
+  uint64_t ino;      /* identity of the file the poll is armed on */
+  uint64_t dev;
   uint32_t gen;
   uint8_t want;      /* interest, TL_READ|TL_WRITE */
   uint8_t armed;     /* mask of the poll the kernel holds (0: none) */
@@ -483,11 +486,15 @@ static int uring_modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) 
   if (fd < 0)
     return -EBADF;
   nev &= TL_READ | TL_WRITE;
-  if (!oev && nev) {
-    /* The poll SQE would tell us only at the next poll(); the front end
-     * wants EBADF now. */
+  struct stat st;
+  if (nev) {
+    /* The poll SQE would tell us about a bad fd only at the next poll();
+     * the front end wants EBADF now.  The identity also tells a closed and
+     * reused fd number from the file our poll holds: unlike epoll, an
+     * armed io_uring poll keeps the old file alive, so a change of mask
+     * on a reused number must not update the old poll. */
     b->syscalls++;
-    if (fcntl(fd, F_GETFD) < 0)
+    if (fstat(fd, &st) < 0)
       return -errno;
   }
   if ((unsigned)fd >= u->nslots) {
@@ -498,9 +505,14 @@ static int uring_modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) 
       return r;
   }
   struct slot *s = &u->slots[fd];
+  int same = nev && s->ino == (uint64_t)st.st_ino && s->dev == (uint64_t)st.st_dev;
+  if (nev && !same) {
+    s->ino = (uint64_t)st.st_ino;
+    s->dev = (uint64_t)st.st_dev;
+  }
   s->want = (uint8_t)nev;
   s->failed = 0;
-  if (!nev) {
+  if (!nev || !same) {
     if (s->armed) {
       struct io_uring_sqe *sqe = get_sqe(b, u);
       /* Without an SQE the poll lingers until the file goes away; the
@@ -514,7 +526,8 @@ static int uring_modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) 
     /* The fd number may be closed and reused before the next poll(): a
      * new generation keeps the old file's completion from counting. */
     s->gen = (s->gen + 1) & GEN_MASK;
-    return 0;
+    if (!nev)
+      return 0;
   }
   queue_dirty(u, fd);
   return 0;
