@@ -1,0 +1,360 @@
+/* Loop life cycle, run modes, break, ref/unref, time, userdata, backend
+ * selection. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "harness.h"
+
+struct tcount {
+  int calls;
+  int break_at;
+  int stop_at;
+  tl_tstamp now_seen;
+  int run_ret, destroy_ret;
+  int *seq;
+  int order;
+};
+
+static void count_timer_cb(tl_loop *loop, tl_timer *w, unsigned revents) {
+  struct tcount *c = w->data;
+  ck_assert_uint_eq(revents, TL_TIMER);
+  c->calls++;
+  c->now_seen = tl_now(loop);
+  if (c->seq)
+    c->order = ++*c->seq;
+  if (c->break_at && c->calls == c->break_at)
+    tl_break(loop);
+  if (c->stop_at && c->calls == c->stop_at)
+    ck_assert_int_eq(tl_timer_stop(loop, w), 0);
+}
+
+START_TEST(test_loop_new_reports_requested_backend) {
+  tl_loop *loop = th_new(_i);
+  ck_assert_int_eq(tl_backend(loop), th_id(_i));
+  ck_assert_str_eq(tl_backend_name(loop), th_name(_i));
+  ck_assert_int_eq(tl_backend_from_name(tl_backend_name(loop)), th_id(_i));
+  th_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_loop_run_without_work_returns_zero_in_every_mode) {
+  tl_loop *loop = th_new(_i);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_DEFAULT), 0);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_ONCE), 0);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_NOWAIT), 0);
+  th_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_loop_run_default_returns_when_last_watcher_ends) {
+  tl_loop *loop = th_new(_i);
+  struct tcount c = {0};
+  tl_timer t;
+  tl_timer_init(&t, count_timer_cb, 0.001, 0);
+  t.data = &c;
+  ck_assert_int_eq(tl_timer_start(loop, &t), 0);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_DEFAULT), 0);
+  ck_assert_int_eq(c.calls, 1);
+  ck_assert_int_eq(tl_is_active(&t), 0);
+  th_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_loop_run_nowait_does_not_block) {
+  tl_loop *loop = th_new(_i);
+  struct tcount c = {0};
+  tl_timer t;
+  /* Far beyond the case timeout: a blocking NOWAIT is a timeout failure. */
+  tl_timer_init(&t, count_timer_cb, 3600, 0);
+  t.data = &c;
+  ck_assert_int_eq(tl_timer_start(loop, &t), 0);
+  for (int k = 0; k < 3; k++)
+    ck_assert_int_eq(tl_run(loop, TL_RUN_NOWAIT), 1);
+  ck_assert_int_eq(c.calls, 0);
+  ck_assert_int_eq(tl_timer_stop(loop, &t), 0);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_NOWAIT), 0);
+  th_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_loop_run_once_blocks_until_the_timer_fires) {
+  tl_loop *loop = th_new(_i);
+  struct tcount c = {0};
+  tl_timer t;
+  tl_timer_init(&t, count_timer_cb, 0.02, 0);
+  t.data = &c;
+  ck_assert_int_eq(tl_timer_start(loop, &t), 0);
+  /* One iteration waits as long as the timer needs, so it fires. */
+  ck_assert_int_eq(tl_run(loop, TL_RUN_ONCE), 0);
+  ck_assert_int_eq(c.calls, 1);
+  th_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_loop_break_makes_run_return_with_work_left) {
+  tl_loop *loop = th_new(_i);
+  struct tcount c = {.break_at = 3};
+  tl_timer t;
+  tl_timer_init(&t, count_timer_cb, 0.001, 0.001);
+  t.data = &c;
+  ck_assert_int_eq(tl_timer_start(loop, &t), 0);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_DEFAULT), 1);
+  ck_assert_int_eq(c.calls, 3);
+  ck_assert_int_eq(tl_is_active(&t), 1);
+  /* The break is consumed: the next run goes on. */
+  c.break_at = 0;
+  c.stop_at = 5;
+  ck_assert_int_eq(tl_run(loop, TL_RUN_DEFAULT), 0);
+  ck_assert_int_eq(c.calls, 5);
+  th_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_loop_unref_watcher_does_not_keep_run_alive) {
+  tl_loop *loop = th_new(_i);
+  struct tcount c = {0};
+  tl_timer t;
+  tl_timer_init(&t, count_timer_cb, 3600, 0);
+  t.data = &c;
+  ck_assert_int_eq(tl_timer_start(loop, &t), 0);
+  tl_unref(loop);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_DEFAULT), 0);
+  ck_assert_int_eq(c.calls, 0);
+  ck_assert_int_eq(tl_is_active(&t), 1);
+  tl_ref(loop);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_NOWAIT), 1);
+  ck_assert_int_eq(tl_timer_stop(loop, &t), 0);
+  th_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_loop_unref_watcher_still_fires_while_loop_runs) {
+  tl_loop *loop = th_new(_i);
+  int seq = 0;
+  struct tcount a = {.seq = &seq}, b = {.seq = &seq};
+  tl_timer ta, tb;
+  tl_timer_init(&ta, count_timer_cb, 0.001, 0);
+  tl_timer_init(&tb, count_timer_cb, 0.03, 0);
+  ta.data = &a;
+  tb.data = &b;
+  ck_assert_int_eq(tl_timer_start(loop, &ta), 0);
+  tl_unref(loop);
+  ck_assert_int_eq(tl_timer_start(loop, &tb), 0);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_DEFAULT), 0);
+  ck_assert_int_eq(a.calls, 1);
+  ck_assert_int_eq(b.calls, 1);
+  ck_assert_int_eq(a.order, 1);
+  ck_assert_int_eq(b.order, 2);
+  tl_ref(loop);
+  th_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_loop_now_is_cached_and_advances) {
+  tl_loop *loop = th_new(_i);
+  tl_now_update(loop);
+  tl_tstamp t0 = tl_now(loop);
+  ck_assert(isfinite(t0));
+  th_sleep(0.002);
+  /* Cached: unchanged until the next iteration or tl_now_update. */
+  ck_assert(tl_now(loop) == t0);
+  tl_now_update(loop);
+  ck_assert(tl_now(loop) > t0);
+
+  tl_tstamp t1 = tl_now(loop);
+  struct tcount c = {0};
+  tl_timer t;
+  tl_timer_init(&t, count_timer_cb, 0.01, 0);
+  t.data = &c;
+  ck_assert_int_eq(tl_timer_start(loop, &t), 0);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_DEFAULT), 0);
+  ck_assert_int_eq(c.calls, 1);
+  /* A timer never fires before its time, as the loop's clock sees it. */
+  ck_assert(c.now_seen >= t1 + 0.01 - 1e-9);
+  ck_assert(tl_now(loop) >= c.now_seen);
+  th_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_loop_userdata_round_trips) {
+  tl_loop *loop = th_new(_i);
+  int x;
+  ck_assert_ptr_null(tl_userdata(loop));
+  tl_set_userdata(loop, &x);
+  ck_assert_ptr_eq(tl_userdata(loop), &x);
+  tl_set_userdata(loop, NULL);
+  ck_assert_ptr_null(tl_userdata(loop));
+  th_destroy(loop);
+}
+END_TEST
+
+static void recursive_cb(tl_loop *loop, tl_timer *w, unsigned revents) {
+  struct tcount *c = w->data;
+  c->calls++;
+  c->run_ret = tl_run(loop, TL_RUN_NOWAIT);
+  c->destroy_ret = tl_loop_destroy(loop);
+}
+
+START_TEST(test_loop_run_and_destroy_inside_a_callback_return_ebusy) {
+  tl_loop *loop = th_new(_i);
+  struct tcount c = {0};
+  tl_timer t;
+  tl_timer_init(&t, recursive_cb, 0, 0);
+  t.data = &c;
+  ck_assert_int_eq(tl_timer_start(loop, &t), 0);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_DEFAULT), 0);
+  ck_assert_int_eq(c.calls, 1);
+  ck_assert_int_eq(c.run_ret, -EBUSY);
+  ck_assert_int_eq(c.destroy_ret, -EBUSY);
+  th_destroy(loop);
+}
+END_TEST
+
+static void nop_op_cb(tl_loop *loop, tl_op *op, int64_t res) {
+  (void)loop;
+  (void)res;
+  ++*(int *)op->data;
+}
+
+START_TEST(test_loop_stats_count_ops_and_iterations) {
+  tl_loop *loop = th_new(_i);
+  struct tl_loop_stats st0, st;
+  tl_loop_stats(loop, &st0);
+  ck_assert_uint_eq(st0.ops_submitted, 0);
+  ck_assert_uint_eq(st0.ops_completed, 0);
+  int fd = th_tmpfile("abc", 3);
+  char buf[3];
+  tl_op op;
+  int calls = 0;
+  memset(&op, 0, sizeof op);
+  op.data = &calls;
+  ck_assert_int_eq(tl_read(loop, &op, fd, buf, sizeof buf, 0, nop_op_cb), 0);
+  tl_loop_stats(loop, &st);
+  ck_assert_uint_eq(st.ops_submitted, 1);
+  ck_assert_uint_eq(tl_ops_in_flight(loop), 1);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_DEFAULT), 0);
+  ck_assert_int_eq(calls, 1);
+  for (int k = 0; k < 3; k++)
+    tl_run(loop, TL_RUN_NOWAIT);
+  tl_loop_stats(loop, &st);
+  ck_assert_uint_eq(st.ops_submitted, 1);
+  ck_assert_uint_eq(st.ops_completed, 1);
+  ck_assert_uint_ge(st.iterations, st0.iterations + 1);
+  close(fd);
+  th_destroy(loop);
+}
+END_TEST
+
+/* Backend selection through the environment. */
+
+static const char *other_backend_name(int id) {
+  return id == TL_BACKEND_EPOLL ? "threadpool" : "epoll";
+}
+
+START_TEST(test_loop_env_picks_the_backend) {
+  int id = th_id(_i);
+  setenv("TRILOOP_BACKEND", th_name(_i), 1);
+  tl_loop *loop = NULL;
+  ck_assert_int_eq(tl_loop_new(&loop, TL_BACKEND_AUTO), 0);
+  ck_assert_int_eq(tl_backend(loop), id);
+  ck_assert_int_eq(tl_loop_destroy(loop), 0);
+  unsetenv("TRILOOP_BACKEND");
+}
+END_TEST
+
+START_TEST(test_loop_env_nonsense_gives_einval) {
+  setenv("TRILOOP_BACKEND", "nonsense", 1);
+  tl_loop *loop = NULL;
+  ck_assert_int_eq(tl_loop_new(&loop, TL_BACKEND_AUTO), -EINVAL);
+  /* An explicit backend does not look at the variable. */
+  loop = th_new(_i);
+  th_destroy(loop);
+  /* Neither does NOENV. */
+  ck_assert_int_eq(tl_loop_new(&loop, TL_FLAG_NOENV), 0);
+  ck_assert_int_eq(tl_backend(loop), tl_backend_auto(NULL, 0));
+  ck_assert_int_eq(tl_loop_destroy(loop), 0);
+  unsetenv("TRILOOP_BACKEND");
+}
+END_TEST
+
+START_TEST(test_loop_explicit_flag_overrides_env) {
+  setenv("TRILOOP_BACKEND", other_backend_name(th_id(_i)), 1);
+  tl_loop *loop = th_new(_i);
+  ck_assert_int_eq(tl_backend(loop), th_id(_i));
+  th_destroy(loop);
+  unsetenv("TRILOOP_BACKEND");
+}
+END_TEST
+
+START_TEST(test_loop_noenv_ignores_env) {
+  int autoid = tl_backend_auto(NULL, 0);
+  ck_assert_int_gt(autoid, TL_BACKEND_AUTO);
+  ck_assert_int_lt(autoid, TL_BACKEND_COUNT);
+  /* Ask the environment for something auto would not pick. */
+  const char *envname = th_id(_i) != autoid ? th_name(_i) : other_backend_name(autoid);
+  setenv("TRILOOP_BACKEND", envname, 1);
+  tl_loop *loop = NULL;
+  ck_assert_int_eq(tl_loop_new(&loop, TL_FLAG_NOENV), 0);
+  ck_assert_int_eq(tl_backend(loop), autoid);
+  ck_assert_int_eq(tl_loop_destroy(loop), 0);
+  unsetenv("TRILOOP_BACKEND");
+}
+END_TEST
+
+START_TEST(test_loop_env_auto_means_auto) {
+  setenv("TRILOOP_BACKEND", "auto", 1);
+  tl_loop *loop = NULL;
+  ck_assert_int_eq(tl_loop_new(&loop, TL_BACKEND_AUTO), 0);
+  ck_assert_int_eq(tl_backend(loop), tl_backend_auto(NULL, 0));
+  ck_assert_int_eq(tl_loop_destroy(loop), 0);
+  unsetenv("TRILOOP_BACKEND");
+}
+END_TEST
+
+START_TEST(test_loop_backend_names_map_both_ways) {
+  (void)_i;
+  ck_assert_int_eq(tl_backend_from_name("uring"), TL_BACKEND_URING);
+  ck_assert_int_eq(tl_backend_from_name("epoll"), TL_BACKEND_EPOLL);
+  ck_assert_int_eq(tl_backend_from_name("threadpool"), TL_BACKEND_THREADPOOL);
+  ck_assert_int_eq(tl_backend_from_name("auto"), TL_BACKEND_AUTO);
+  ck_assert_int_eq(tl_backend_from_name("nonsense"), -EINVAL);
+  ck_assert_int_eq(tl_backend_from_name(""), -EINVAL);
+  for (int id = TL_BACKEND_URING; id < TL_BACKEND_COUNT; id++) {
+    const char *n = tl_backend_id_name(id);
+    ck_assert_ptr_nonnull(n);
+    ck_assert_int_eq(tl_backend_from_name(n), id);
+    ck_assert_ptr_nonnull(strstr(tl_backend_names(), n));
+  }
+  ck_assert_ptr_null(tl_backend_id_name(TL_BACKEND_COUNT));
+  ck_assert_ptr_null(tl_backend_id_name(-1));
+  ck_assert_ptr_nonnull(strstr(tl_backend_names(), "auto"));
+  char why[128] = "";
+  ck_assert_int_eq(tl_backend_probe(th_id(_i), why, sizeof why), 0);
+  ck_assert_ptr_nonnull(tl_version());
+  ck_assert_str_ne(tl_version(), "");
+}
+END_TEST
+
+static void add(TCase *tc) {
+  TH_ADD(tc, test_loop_new_reports_requested_backend);
+  TH_ADD(tc, test_loop_run_without_work_returns_zero_in_every_mode);
+  TH_ADD(tc, test_loop_run_default_returns_when_last_watcher_ends);
+  TH_ADD(tc, test_loop_run_nowait_does_not_block);
+  TH_ADD(tc, test_loop_run_once_blocks_until_the_timer_fires);
+  TH_ADD(tc, test_loop_break_makes_run_return_with_work_left);
+  TH_ADD(tc, test_loop_unref_watcher_does_not_keep_run_alive);
+  TH_ADD(tc, test_loop_unref_watcher_still_fires_while_loop_runs);
+  TH_ADD(tc, test_loop_now_is_cached_and_advances);
+  TH_ADD(tc, test_loop_userdata_round_trips);
+  TH_ADD(tc, test_loop_run_and_destroy_inside_a_callback_return_ebusy);
+  TH_ADD(tc, test_loop_stats_count_ops_and_iterations);
+  TH_ADD(tc, test_loop_env_picks_the_backend);
+  TH_ADD(tc, test_loop_env_nonsense_gives_einval);
+  TH_ADD(tc, test_loop_explicit_flag_overrides_env);
+  TH_ADD(tc, test_loop_noenv_ignores_env);
+  TH_ADD(tc, test_loop_env_auto_means_auto);
+  TH_ADD(tc, test_loop_backend_names_map_both_ways);
+}
+
+int main(void) { return th_main("loop", add); }
