@@ -14,9 +14,12 @@
  * epoll backend does (tl__op_run_nonblocking).
  *
  * Readiness.  One pool job per fd with interest waits for that fd.  When it
- * comes back the fd is reported, and the job is re-armed at the next poll()
+ * comes back the fd is reported, and the fd is re-armed at the next poll()
  * (after the front end ran the callbacks): level-triggered without spinning
- * a worker on an fd that stays ready.  An interest change cancels the job;
+ * a worker on an fd that stays ready.  Arming starts with one zero-timeout
+ * poll(2) on the loop thread over the fds to arm, so an fd that is still
+ * (or already) ready is reported by that same poll() with no worker round
+ * trip; only quiet fds get a blocking job.  An interest change cancels the job;
  * each arming carries a generation, and a result from an older one is
  * dropped.  Regular files are always ready and get no job.
  *
@@ -53,7 +56,10 @@ struct watch {
   unsigned busy : 1;          /* the job is in the pool */
   unsigned rearm : 1;         /* on the rearm list */
   unsigned file : 1;          /* always ready: on the file list, no job */
+  unsigned ready_ev;          /* found ready by poll()'s own check */
+  uint32_t ready_gen;
   struct watch *rnext;        /* rearm list */
+  struct watch *dnext;        /* ready list */
   struct watch *fnext, *fprev;/* file list */
 };
 
@@ -64,6 +70,10 @@ struct tp {
   struct tl__job *bhead, *btail;
   unsigned bn;
   struct watch *rearm;        /* watchers to arm at the next poll() */
+  struct watch *ready;        /* found ready without a job, reported by poll() */
+  struct pollfd *pf;          /* poll()'s check of the watchers to arm */
+  struct watch **pw;
+  unsigned npf;
   struct watch *files;        /* regular files with interest */
   unsigned outstanding;       /* jobs in the pool, not yet done() */
 };
@@ -298,23 +308,71 @@ static int tp_modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) {
   return 0;
 }
 
-/* Moves the rearm list and the op batch to the pool, one lock for all. */
-static int flush(struct tl__base *b) {
+/*
+ * Arms the watchers on the rearm list.  One poll(2) with a zero timeout
+ * over them first: an fd that is ready already (typically one the front end
+ * was just told about and did not drain) is reported by this very poll()
+ * without a round trip through a worker, so readiness is level-triggered
+ * exactly as epoll reports it, even for a poll() that must not block.  The
+ * others get a job that blocks on them.
+ */
+static void arm_watchers(struct tl__base *b) {
   struct tp *t = TP(b);
+  unsigned k = 0;
   struct watch *w = t->rearm;
   t->rearm = NULL;
-  while (w) {
-    struct watch *next = w->rnext;
+  for (struct watch *next; w; w = next) {
+    next = w->rnext;
     w->rearm = 0;
-    if (w->interest && !w->busy && !w->file) {
-      w->job_gen = w->gen;
-      w->job_events = (short)(((w->interest & TL_READ) ? POLLIN : 0) |
-                              ((w->interest & TL_WRITE) ? POLLOUT : 0));
+    if (!w->interest || w->busy || w->file)
+      continue;
+    if (k == t->npf) {
+      unsigned n = t->npf ? 2 * t->npf : 64;
+      struct pollfd *pf = realloc(t->pf, n * sizeof *pf);
+      if (pf)
+        t->pf = pf;
+      struct watch **pw = pf ? realloc(t->pw, n * sizeof *pw) : NULL;
+      if (pw) {
+        t->pw = pw;
+        t->npf = n;
+      }
+    }
+    short ev = (short)(((w->interest & TL_READ) ? POLLIN : 0) |
+                       ((w->interest & TL_WRITE) ? POLLOUT : 0));
+    if (k < t->npf) {
+      t->pf[k] = (struct pollfd){ .fd = w->fd, .events = ev };
+      t->pw[k++] = w;
+    } else {
+      w->job_gen = w->gen;     /* out of memory for the check: just arm */
+      w->job_events = ev;
       w->busy = 1;
       batch_add(t, &w->job);
     }
-    w = next;
   }
+  if (!k)
+    return;
+  int n = poll(t->pf, k, 0);
+  b->syscalls++;
+  for (unsigned i = 0; i < k; i++) {
+    w = t->pw[i];
+    if (n > 0 && t->pf[i].revents) {
+      w->ready_ev = poll_to_tl(t->pf[i].revents);
+      w->ready_gen = w->gen;
+      w->dnext = t->ready;
+      t->ready = w;
+    } else {
+      w->job_gen = w->gen;
+      w->job_events = t->pf[i].events;
+      w->busy = 1;
+      batch_add(t, &w->job);
+    }
+  }
+}
+
+/* Moves the rearm list and the op batch to the pool, one lock for all. */
+static int flush(struct tl__base *b) {
+  struct tp *t = TP(b);
+  arm_watchers(b);
 
   /* Ops cancelled before they left: complete them here, not in the pool. */
   struct tl__job *head = NULL, *tail = NULL, *j = t->bhead;
@@ -372,7 +430,7 @@ static int tp_poll(struct tl__base *b, double timeout) {
   struct tp *t = TP(b);
   int r = flush(b);
   int ms;
-  if (t->files || r < 0)
+  if (t->files || t->ready || r < 0)
     ms = 0;
   else if (!(timeout > 0))
     ms = 0;                     /* also an overdue timer's negative timeout */
@@ -387,9 +445,20 @@ static int tp_poll(struct tl__base *b, double timeout) {
     return -errno;
   if (n > 0 && (p.revents & POLLIN))
     tl__base_fd_event(b, b->wakefd, TL_READ);
-  for (struct watch *w = t->files, *next; w; w = next) {
-    next = w->fnext;   /* the front end may drop this fd's interest */
+  /* Reported after the wake so that one poll() hands over one batch. */
+  struct watch *w = t->ready;
+  t->ready = NULL;
+  for (struct watch *next; w; w = next) {
+    next = w->dnext;
+    if (w->ready_gen != w->gen || !w->interest)
+      continue;               /* changed by a callback run from the drain */
+    rearm_add(t, w);
+    tl__base_fd_event(b, w->fd, w->ready_ev);
+  }
+  for (w = t->files; w; ) {
+    struct watch *next = w->fnext;   /* the front end may drop this fd's interest */
     tl__base_fd_event(b, w->fd, TL_READ | TL_WRITE);
+    w = next;
   }
   return r;
 }
@@ -437,6 +506,8 @@ static void tp_destroy(struct tl__base *b) {
   for (int fd = 0; fd < t->nw; fd++)
     free(t->w[fd]);
   free(t->w);
+  free(t->pf);
+  free(t->pw);
   free(t);
   b->bstate = NULL;
 }
@@ -448,6 +519,7 @@ static int tp_fork(struct tl__base *b) {
   struct tp *t = TP(b);
   t->outstanding = 0;
   t->rearm = NULL;
+  t->ready = NULL;
   for (int fd = 0; fd < t->nw; fd++) {
     struct watch *w = t->w[fd];
     if (!w)
