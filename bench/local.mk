@@ -1,1 +1,41 @@
-# The study (issue 6).
+# The study (issue 6): one program per workload, and the driver
+# bench/run-study that runs them all and writes bench/results/<timestamp>/.
+# Built by plain `make` (noinst), never installed.
+noinst_LTLIBRARIES += bench/libbench.la
+bench_libbench_la_SOURCES = bench/common.c bench/common.h
+
+BENCH_LIBS = bench/libbench.la
+
+noinst_PROGRAMS += bench/residency bench/file_read bench/raw_uring_read \
+	bench/raw_pool_read bench/pread_inline
+
+bench_residency_SOURCES = bench/residency.c
+bench_residency_LDADD = $(BENCH_LIBS)
+
+# Through triloop; backend from TRILOOP_BACKEND.
+bench_file_read_SOURCES = bench/file_read.c
+bench_file_read_LDADD = $(BENCH_LIBS) libtriloop.la
+
+# Reference columns.
+bench_raw_uring_read_SOURCES = bench/raw_uring_read.c
+bench_raw_uring_read_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS)
+bench_raw_uring_read_LDADD = $(BENCH_LIBS) $(URING_LIBS)
+
+bench_raw_pool_read_SOURCES = bench/raw_pool_read.c
+bench_raw_pool_read_LDADD = $(BENCH_LIBS) -lpthread
+
+bench_pread_inline_SOURCES = bench/pread_inline.c
+bench_pread_inline_LDADD = $(BENCH_LIBS)
+
+if HAVE_LIBUV
+noinst_PROGRAMS += bench/libuv_read
+bench_libuv_read_SOURCES = bench/libuv_read.c
+bench_libuv_read_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS)
+bench_libuv_read_LDADD = $(BENCH_LIBS) $(LIBUV_LIBS)
+endif
+
+dist_noinst_SCRIPTS += bench/run-study
+EXTRA_DIST += bench/report.py bench/README.md
+
+# Socket and loop-overhead programs (the other half of the study).
+include bench/socket.mk
