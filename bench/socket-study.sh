@@ -95,7 +95,8 @@ declare -A unavailable=()
 # start_server IMPL BACKEND MSG LOOPS: sets server_pid and port, or returns 1.
 start_server() {
   local impl=$1 be=$2 msg=$3 loops=$4 cmd
-  rm -f "$tmp/stats" "$tmp/server.err"
+  rm -f "$tmp/stats"
+  : >"$tmp/server.err"
   case $impl in
     triloop) cmd=(env TRILOOP_BACKEND="$be" "$bin/echo_server" --loops "$loops") ;;
     raw-uring) cmd=("$bin/raw_uring_echo") ;;
@@ -103,7 +104,7 @@ start_server() {
     libev-epoll) cmd=("$bin/libev_echo" --backend epoll) ;;
     libev-iouring) cmd=("$bin/libev_echo" --backend iouring) ;;
   esac
-  "${cmd[@]}" --port 0 --cpu 0 --msg "$msg" --stats "$tmp/stats" 2>"$tmp/server.err" &
+  "${cmd[@]}" --port 0 --cpu 0 --msg "$msg" --stats "$tmp/stats" 2>>"$tmp/server.err" &
   server_pid=$!
   port=
   for _ in $(seq 1 300); do
