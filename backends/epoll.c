@@ -71,11 +71,14 @@ static uint32_t wanted(const struct fdslot *f) {
   return 0;
 }
 
-/* Brings the kernel's registration of fd in line with what is wanted. */
-static int update(struct tl__base *b, int fd, struct fdslot *f) {
+/* Brings the kernel's registration of fd in line with what is wanted.
+ * force: the fd may have been closed and reopened since we registered it
+ * (the kernel drops a closed fd silently), so ask the kernel even if our
+ * record says it is already registered. */
+static int update(struct tl__base *b, int fd, struct fdslot *f, int force) {
   struct epstate *s = ST(b);
   uint32_t want = wanted(f);
-  if (f->file || want == f->reg)
+  if (f->file || (want == f->reg && !force))
     return 0;
   struct epoll_event ev = { .events = want };
   int r;
@@ -160,11 +163,15 @@ static int modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) {
     /* The front end is about to let fd be closed: forget it. */
     if (!f->rq && !f->wq) {
       f->opfd = 0;
-      update(b, fd, f);
+      update(b, fd, f, 0);
     }
     return 0;
   }
-  int r = update(b, fd, f);
+  /* Interest dropped: leave the registration (lazy, as libev) and take it
+   * off only if it fires; watcher churn then costs one epoll_ctl a start. */
+  if (!nev)
+    return 0;
+  int r = update(b, fd, f, !oev);
   if (r < 0)
     f->core = 0;
   return r;
@@ -278,7 +285,7 @@ static int submit(struct tl__base *b, tl_op *op) {
     if (f && !f->core) {
       f->opfd = 0;
       f->file = 0;
-      update(b, fd, f);
+      update(b, fd, f, 0);
     }
     if (file > 0) {
       to_pool(b, op);
@@ -323,7 +330,7 @@ static int submit(struct tl__base *b, tl_op *op) {
   enqueue(head, tail, op);
   op->tl__gen = write_side ? AT_WRITEQ : AT_READQ;
   f->opfd = 1;
-  int r = update(b, fd, f);
+  int r = update(b, fd, f, 0);
   if (r < 0) {
     unqueue(head, tail, op);
     op->tl__gen = AT_NONE;
@@ -405,8 +412,8 @@ static int poll_(struct tl__base *b, double timeout) {
     if (f->core & rev)
       tl__base_fd_event(b, fd, rev);
     /* Level-triggered bits nobody waits for any more would fire forever. */
-    if (f->core && wanted(f) != f->reg)
-      update(b, fd, f);
+    if (wanted(f) != f->reg)
+      update(b, fd, f, 0);
   }
   if (s->nfiles)
     for (int fd = 0; fd < s->nfds; fd++)
@@ -428,7 +435,7 @@ static int fork_(struct tl__base *b) {
   for (int fd = 0; fd < s->nfds; fd++) {
     s->fds[fd].reg = 0;
     if (wanted(&s->fds[fd]))
-      update(b, fd, &s->fds[fd]);
+      update(b, fd, &s->fds[fd], 0);
   }
   return 0;
 }

@@ -409,12 +409,17 @@ int tl_io_start(tl_loop *loop, tl_io *w) {
   if (fd_grow(loop, w->fd) < 0)
     return -ENOMEM;
   struct fdent *e = &loop->fds[w->fd];
-  /* An fd the backend does not know yet is checked now, so a bad fd is an
-   * error from start rather than a TL_ERROR later. */
-  if (!e->registered && !e->head && fcntl(w->fd, F_GETFD) < 0)
-    return -errno;
-  if (fd_change(loop, w->fd) < 0)
+  if (!e->registered && !e->head) {
+    /* First watcher on this fd: tell the backend now, so a bad fd is an
+     * error from start rather than a TL_ERROR later.  Further changes are
+     * batched until the next wait. */
+    int r = loop->base.be->modify(&loop->base, w->fd, 0, w->events);
+    if (r < 0)
+      return r;
+    e->registered = w->events;
+  } else if (fd_change(loop, w->fd) < 0) {
     return -ENOMEM;
+  }
   w->tl__next = e->head;
   e->head = w;
   start_common(loop, (tl_watcher *)w, 1);
