@@ -77,6 +77,7 @@ struct uring {
   unsigned sqes_out;               /* SQEs filled whose CQE is not reaped */
   unsigned ops_out;                /* of those, ops */
   int reaping, in_poll, draining;
+  unsigned reported;               /* events and ops handed up this poll() */
   struct slot *slots;
   unsigned nslots;
   int *dirty;                      /* fds whose poll needs (re)arming */
@@ -241,7 +242,7 @@ static void describe(struct uring *u) {
            u->ring.sq.ring_entries, u->ring.cq.ring_entries,
            n ? flags : "none", iowq,
            u->enter_flags ? "registered" : "plain",
-           u->can_update ? "oneshot+update" : "oneshot",
+           u->can_update ? "oneshot, narrowed in place" : "oneshot",
            (u->features & IORING_FEAT_EXT_ARG) ? "ext_arg" : "timeout sqe",
            p ? pool : "none");
 }
@@ -398,6 +399,7 @@ static void on_poll_cqe(struct tl__base *b, struct uring *u, uint64_t ud, int re
     /* EBADF and the like: the front end stops the fd's watchers.  No
      * re-arm until it changes the interest again. */
     s->failed = 1;
+    u->reported++;
     tl__base_fd_event(b, fd, TL_ERROR | s->want);
     return;
   }
@@ -412,8 +414,10 @@ static void on_poll_cqe(struct tl__base *b, struct uring *u, uint64_t ud, int re
    * to consume the readiness: that is what keeps it level-triggered. */
   if (s->want)
     queue_dirty(u, fd);
-  if (ev)
+  if (ev) {
+    u->reported++;
     tl__base_fd_event(b, fd, ev);
+  }
 }
 
 /* Takes the CQEs in batches: copy, hand the slots back to the kernel, then
@@ -445,8 +449,10 @@ static void reap(struct tl__base *b, struct uring *u) {
       case TAG_OP: {
         tl_op *op = (tl_op *)(uintptr_t)ud;
         u->ops_out--;
-        if (!u->draining)
+        if (!u->draining) {
+          u->reported++;
           tl__base_op_done(b, op, batch[i].res);
+        }
         break;
       }
       case TAG_POLL:
@@ -547,7 +553,10 @@ static void arm_dirty(struct tl__base *b, struct uring *u) {
     if (!sqe)
       break;
     s->queued = 0;
-    if (s->armed && u->can_update) {
+    /* An update in place only narrows what the armed poll waits for; the
+     * kernel does not look at readiness again, so for bits that are new
+     * (and may be ready already) only a fresh POLL_ADD is level-correct. */
+    if (s->armed && u->can_update && !(s->want & ~s->armed)) {
       io_uring_prep_poll_update(sqe, poll_ud(fd, s->gen), poll_ud(fd, s->gen),
                                 poll_mask(s->want), IORING_POLL_UPDATE_EVENTS);
       io_uring_sqe_set_data64(sqe, TAG_INTERNAL);
@@ -772,6 +781,33 @@ static int kernel_has_work(struct uring *u) {
   return u->defer && !u->taskrun_flag && u->sqes_out;
 }
 
+/* Submits n SQEs and waits for at least one CQE or the timeout (< 0:
+ * forever), in one enter where the kernel allows it. */
+static int wait_enter(struct tl__base *b, struct uring *u, unsigned n, double timeout) {
+  if (timeout < 0)
+    return enter(b, u, n, 1, IORING_ENTER_GETEVENTS, NULL, _NSIG / 8);
+  if (u->features & IORING_FEAT_EXT_ARG) {
+    struct __kernel_timespec ts;
+    struct io_uring_getevents_arg arg;
+    to_ts(&ts, timeout);
+    memset(&arg, 0, sizeof arg);
+    arg.ts = (uint64_t)(uintptr_t)&ts;
+    return enter(b, u, n, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+                 &arg, sizeof arg);
+  }
+  /* Before 5.11: a timeout SQE ends the wait.  Its CQE is ignored; if
+   * events end the wait first, it fires later and costs one spurious
+   * wakeup, which the caller absorbs. */
+  struct io_uring_sqe *sqe = get_sqe(b, u);
+  if (!sqe)
+    return enter(b, u, n, 0, IORING_ENTER_GETEVENTS, NULL, _NSIG / 8);
+  to_ts(&u->ts, timeout);
+  io_uring_prep_timeout(sqe, &u->ts, 0, 0);
+  io_uring_sqe_set_data64(sqe, TAG_INTERNAL);
+  n = sq_publish(u);
+  return enter(b, u, n, 1, IORING_ENTER_GETEVENTS, NULL, _NSIG / 8);
+}
+
 static int uring_poll(struct tl__base *b, double timeout) {
   struct uring *u = b->bstate;
   int ret = 0;
@@ -781,72 +817,48 @@ static int uring_poll(struct tl__base *b, double timeout) {
   if (u->ndirty)
     arm_dirty(b, u);
 
-  unsigned n = sq_publish(u);
-  unsigned flags = 0, min = 0;
-  struct io_uring_getevents_arg arg;
-  void *argp = NULL;
-  size_t argsz = _NSIG / 8;
-  int ready = io_uring_cq_ready(&u->ring) > 0;
-  if (timeout != 0 && !ready) {
-    flags = IORING_ENTER_GETEVENTS;
-    min = 1;
-    if (timeout > 0 && timeout < 1e9) {
-      if (u->features & IORING_FEAT_EXT_ARG) {
-        struct __kernel_timespec ts;
-        to_ts(&ts, timeout);
-        memset(&arg, 0, sizeof arg);
-        arg.ts = (uint64_t)(uintptr_t)&ts;
-        argp = &arg;
-        argsz = sizeof arg;
-        flags |= IORING_ENTER_EXT_ARG;
-        ret = enter(b, u, n, min, flags, argp, argsz);
-        goto entered;
-      }
-      /* Before 5.11: a timeout SQE ends the wait.  Its CQE is ignored;
-       * if events end the wait first, it fires later, harmlessly. */
-      struct io_uring_sqe *sqe = get_sqe(b, u);
-      if (sqe) {
-        to_ts(&u->ts, timeout);
-        io_uring_prep_timeout(sqe, &u->ts, 0, 0);
-        io_uring_sqe_set_data64(sqe, TAG_INTERNAL);
-        n = sq_publish(u);
-      } else {
-        min = 0;
-      }
+  int block = timeout != 0;
+  int forever = timeout < 0 || timeout >= 1e9;
+  double deadline = block && !forever ? tl__time() + timeout : 0;
+  u->reported = 0;
+  for (;;) {
+    unsigned n = sq_publish(u);
+    int r = 0;
+    if (block && !io_uring_cq_ready(&u->ring)) {
+      r = wait_enter(b, u, n, forever ? -1 : timeout);
+    } else if (n || kernel_has_work(u)) {
+      /* GETEVENTS costs nothing here and runs deferred task work. */
+      r = enter(b, u, n, 0, IORING_ENTER_GETEVENTS, NULL, _NSIG / 8);
     }
-  } else if (kernel_has_work(u)) {
-    flags = IORING_ENTER_GETEVENTS;
-  }
-  if (n || flags)
-    ret = enter(b, u, n, min, flags, argp, argsz);
-
-entered:
-  if (ret < 0) {
-    switch (ret) {
-    case -EINTR: case -ETIME:
-      ret = 0;
-      break;
-    case -EBUSY: case -EAGAIN:
+    if (r == -EBUSY || r == -EAGAIN) {
       /* Old kernels refuse submits while the CQ overflows, and requests
        * can run out of memory: reap, then hand over what we can. */
       reap(b, u);
       n = sq_publish(u);
-      ret = enter(b, u, n, 0, IORING_ENTER_GETEVENTS, NULL, _NSIG / 8);
-      if (ret == -EBUSY || ret == -EAGAIN || ret == -EINTR)
-        ret = 0;
-      break;
+      r = enter(b, u, n, 0, IORING_ENTER_GETEVENTS, NULL, _NSIG / 8);
+      if (r == -EBUSY || r == -EAGAIN)
+        r = 0;
     }
-  }
-  if (ret > 0)
-    ret = 0;
-  reap(b, u);
-  /* Overflowed CQEs come back only through an enter: keep going while
-   * the kernel says it holds some, a bounded number of rounds. */
-  for (int i = 0; i < 64; i++) {
-    if (!(IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
-      break;
-    enter(b, u, 0, 0, IORING_ENTER_GETEVENTS, NULL, _NSIG / 8);
+    if (r < 0 && r != -EINTR && r != -ETIME)
+      ret = r;
     reap(b, u);
+    /* Overflowed CQEs come back only through an enter: keep going while
+     * the kernel says it holds some, a bounded number of rounds. */
+    for (int i = 0; i < 64; i++) {
+      if (!(IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
+        break;
+      enter(b, u, 0, 0, IORING_ENTER_GETEVENTS, NULL, _NSIG / 8);
+      reap(b, u);
+    }
+    /* Woken only by our own CQEs (a poll update, a cancel's answer, an
+     * old timeout): the front end asked to sleep, so sleep on. */
+    if (!block || u->reported || ret < 0 || r == -EINTR || r == -ETIME)
+      break;
+    if (!forever) {
+      timeout = deadline - tl__time();
+      if (timeout <= 0)
+        break;
+    }
   }
   u->in_poll = 0;
   return ret;
