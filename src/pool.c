@@ -23,6 +23,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,7 @@ static struct {
   unsigned min_threads, max_threads;
   unsigned keepalive_ms;
   uint64_t completed, spawn_failures;
+  atomic_uint wakers;             /* submitters signalling outside the lock */
 } P = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static __thread struct worker *self;
@@ -85,6 +87,7 @@ void tl__pool_atfork_child(void) {
   P.all = P.idle = NULL;
   P.head = P.tail = NULL;
   P.queued = P.nidle = P.nthreads = P.nbusy = P.npending = 0;
+  atomic_store(&P.wakers, 0);
   /* Re-read the environment on the next use: a test harness or a server
    * may fork first and configure the child. */
   P.started = 0;
@@ -219,7 +222,8 @@ static void *worker_main(void *arg) {
       }
       if (w->state == W_IDLE) {
         idle_remove(w);
-        if (P.nthreads > P.min_threads && !P.head)
+        if (P.nthreads > P.min_threads && !P.head &&
+            atomic_load_explicit(&P.wakers, memory_order_acquire) == 0)
           break;                       /* retire */
         continue;                      /* stay warm, or take the new job */
       }
@@ -335,16 +339,28 @@ static int spawn(void) {
  * Finds a worker for every queued job that has none coming: wakes idle ones
  * first, then reserves new threads.  Under the lock; returns how many
  * threads the caller must start after unlocking.
+ *
+ * The first WAKE_MAX wakeups are left to the caller, who signals after
+ * unlocking: a worker signalled under the lock would wake only to block on
+ * the mutex we hold, which costs a second context switch per wakeup.  Until
+ * then P.wakers keeps the workers in wake[] from retiring (freeing their
+ * condition variable).
  */
-static unsigned dispatch_locked(void) {
+enum { WAKE_MAX = 16 };
+
+static unsigned dispatch_locked(struct worker **wake, unsigned *nwake) {
   unsigned spawn_n = 0;
+  *nwake = 0;
   while (P.queued > P.npending) {
     struct worker *w = P.idle;
     if (w) {
       idle_remove(w);
       w->state = W_WOKEN;
       P.npending++;
-      pthread_cond_signal(&w->cond);
+      if (*nwake < WAKE_MAX)
+        wake[(*nwake)++] = w;
+      else
+        pthread_cond_signal(&w->cond);
     } else if (P.nthreads < P.max_threads) {
       P.nthreads++;
       P.npending++;
@@ -353,6 +369,8 @@ static unsigned dispatch_locked(void) {
       break;     /* saturated: the jobs wait for a busy worker */
     }
   }
+  if (*nwake)
+    atomic_fetch_add_explicit(&P.wakers, 1, memory_order_relaxed);
   return spawn_n;
 }
 
@@ -397,8 +415,15 @@ int tl__pool_submit_batch(struct tl__job *head, struct tl__job *tail, unsigned n
     P.head = head;
   P.tail = tail;
   P.queued += n;
-  unsigned spawn_n = dispatch_locked();
+  struct worker *wake[WAKE_MAX];
+  unsigned nwake;
+  unsigned spawn_n = dispatch_locked(wake, &nwake);
   pthread_mutex_unlock(&P.lock);
+  if (nwake) {
+    for (unsigned i = 0; i < nwake; i++)
+      pthread_cond_signal(&wake[i]->cond);
+    atomic_fetch_sub_explicit(&P.wakers, 1, memory_order_release);
+  }
 
   for (unsigned i = 0; i < spawn_n; i++) {
     int err = spawn();
