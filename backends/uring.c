@@ -49,8 +49,11 @@ _Static_assert(_Alignof(tl_op) >= 8, "op pointers need 3 free low bits");
 #define MAX_RW 0x7ffff000u         /* the most read(2) moves in one call */
 #define CQE_BATCH 64
 
-/* How an op in flight was routed (kept in op->tl__res). */
+/* op->tl__gen while in flight: the loop's epoch (even, bumped by 2 at each
+ * fork) plus how the op was routed in bit 0.  (Not tl__res: the pool's
+ * connect path keeps its own state there.) */
 enum { ROUTE_RING = 0, ROUTE_POOL = 1 };
+#define OP_EPOCH(op) ((op)->tl__gen & ~1u)
 
 struct slot {
   uint64_t ino;      /* identity of the file the poll is armed on */
@@ -73,7 +76,7 @@ struct uring {
   int iowq_ok;
   unsigned char wish[TL_OP__COUNT];   /* not switched off by the user */
   unsigned char native[TL_OP__COUNT]; /* wished and probed */
-  uint32_t epoch;                  /* bumped by fork: older ops are dead */
+  uint32_t epoch;                  /* += 2 by fork: older ops are dead */
   unsigned sqes_out;               /* SQEs filled whose CQE is not reaped */
   unsigned ops_out;                /* of those, ops */
   int reaping, in_poll, draining;
@@ -619,13 +622,17 @@ static void pool_done(struct tl__job *j) {
   tl__base_op_done(j->base, OP_OF_JOB(j), j->res);
 }
 
+static inline uint32_t u_epoch(struct tl__base *b) {
+  return ((struct uring *)b->bstate)->epoch;
+}
+
 static int pool_submit(struct tl__base *b, tl_op *op) {
   struct tl__job *j = &op->tl__job;
   memset(j, 0, sizeof *j);
   j->work = pool_work;
   j->done = pool_done;
   j->base = b;
-  op->tl__res = ROUTE_POOL;
+  op->tl__gen = u_epoch(b) | ROUTE_POOL;
   return tl__pool_submit(j);
 }
 
@@ -652,7 +659,7 @@ static int uring_submit(struct tl__base *b, tl_op *op) {
   struct io_uring_sqe *sqe = get_sqe(b, u);
   if (!sqe)
     return -EAGAIN;
-  op->tl__res = ROUTE_RING;
+  op->tl__gen = u->epoch | ROUTE_RING;
   switch (t) {
   case TL_OP_READ:
     io_uring_prep_read(sqe, op->fd, op->u.rw.buf, clamp_len(op->u.rw.len),
@@ -719,13 +726,13 @@ static int cancel_in_ring(struct tl__base *b, struct uring *u, tl_op *op) {
 
 static int uring_cancel(struct tl__base *b, tl_op *op) {
   struct uring *u = b->bstate;
-  if (op->tl__gen != u->epoch) {
+  if (OP_EPOCH(op) != u->epoch) {
     /* Submitted to the parent's ring or pool before fork: nothing in this
      * process will ever complete it. */
     tl__base_op_done(b, op, -ECANCELED);
     return 0;
   }
-  if (op->tl__res == ROUTE_POOL) {
+  if (op->tl__gen & ROUTE_POOL) {
     if (tl__pool_cancel(&op->tl__job) == 1)
       tl__base_op_done(b, op, -ECANCELED);
     return 0;
@@ -745,12 +752,12 @@ static int uring_cancel(struct tl__base *b, tl_op *op) {
 static void retry_cancels(struct tl__base *b, struct uring *u) {
   while (u->cancel_head) {
     tl_op *op = u->cancel_head;
-    if (op->tl__gen == u->epoch && cancel_in_ring(b, u, op) < 0)
+    if (OP_EPOCH(op) == u->epoch && cancel_in_ring(b, u, op) < 0)
       return;
     u->cancel_head = op->tl__qnext;
     if (!u->cancel_head)
       u->cancel_tail = NULL;
-    if (op->tl__gen != u->epoch)
+    if (OP_EPOCH(op) != u->epoch)
       tl__base_op_done(b, op, -ECANCELED);
   }
 }
@@ -946,7 +953,7 @@ static int uring_fork(struct tl__base *b) {
   if (r < 0)
     return r;
   describe(u);
-  u->epoch++;
+  u->epoch += 2;
   u->sqes_out = u->ops_out = 0;
   u->ndirty = 0;
   for (unsigned fd = 0; fd < u->nslots; fd++) {
