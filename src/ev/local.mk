@@ -64,3 +64,15 @@ tests_ev_t_fork_libev_SOURCES = tests/ev/t_fork.c tests/ev/common.h
 tests_ev_t_fork_libev_LDADD = $(EVT_LIBEV)
 tests_ev_t_fork_tl_SOURCES = tests/ev/t_fork.c tests/ev/common.h
 tests_ev_t_fork_tl_LDADD = $(EVT_TL)
+
+# Whole-library checks and the real-program test.
+TESTS += tests/ev/exports.sh tests/ev/run-diff.sh tests/ev/preload-nghttp2.sh
+dist_noinst_SCRIPTS += src/ev/ev-symbols.sh tests/ev/exports.sh tests/ev/run-diff.sh \
+	tests/ev/preload-nghttp2.sh src/ev/bench/run.sh
+
+# Benchmarks (sh src/ev/bench/run.sh from the build dir).
+noinst_PROGRAMS += src/ev/bench/evbench.libev src/ev/bench/evbench.tl
+src_ev_bench_evbench_libev_SOURCES = src/ev/bench/evbench.c
+src_ev_bench_evbench_libev_LDADD = $(LIBEV_LIBS) -lpthread
+src_ev_bench_evbench_tl_SOURCES = src/ev/bench/evbench.c
+src_ev_bench_evbench_tl_LDADD = libtriloop-ev.la -lpthread
