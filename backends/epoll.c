@@ -433,6 +433,9 @@ static int fork_(struct tl__base *b) {
   s->batch = s->batch_tail = NULL;
   s->nbatch = 0;
   for (int fd = 0; fd < s->nfds; fd++) {
+    /* Waiting ops belong to the parent; the front end cancels the child's
+     * copies. */
+    s->fds[fd].rq = s->fds[fd].rq_tail = s->fds[fd].wq = s->fds[fd].wq_tail = NULL;
     s->fds[fd].reg = 0;
     if (wanted(&s->fds[fd]))
       update(b, fd, &s->fds[fd], 0);

@@ -518,6 +518,8 @@ static int tp_fork(struct tl__base *b) {
    * pool at fork time are lost with the workers. */
   struct tp *t = TP(b);
   t->outstanding = 0;
+  t->bhead = t->btail = NULL;   /* ops: the front end cancels them in the child */
+  t->bn = 0;
   t->rearm = NULL;
   t->ready = NULL;
   for (int fd = 0; fd < t->nw; fd++) {

@@ -133,7 +133,9 @@ int tl_backend_auto(char *why, size_t whylen);
 
 /*
  * Re-creates the backend's kernel state in a child after fork() (libev's
- * ev_loop_fork).  Call it in the child before using the loop there.
+ * ev_loop_fork).  Call it in the child before using the loop there.  Ops that
+ * were in flight at fork() belong to the parent: in the child their
+ * callbacks run with -ECANCELED at the next tl_run().
  */
 int tl_loop_fork(tl_loop *loop);
 

@@ -154,6 +154,9 @@ void tl__base_destroy(struct tl__base *b) {
     b->be->destroy(b);
     b->be = NULL;
   }
+  /* The last poster may still be inside its critical section. */
+  pthread_mutex_lock(&b->post_lock);
+  pthread_mutex_unlock(&b->post_lock);
   if (b->wakefd >= 0)
     close(b->wakefd);
   b->wakefd = -1;
@@ -196,13 +199,15 @@ void tl__base_post(struct tl__base *b, struct tl__job *job) {
   else
     b->post_head = job;
   b->post_tail = job;
-  pthread_mutex_unlock(&b->post_lock);
-  /* One eventfd write per batch: the loop drains the whole list when woken. */
+  /* One eventfd write per batch: the loop drains the whole list when woken.
+   * Written under the lock: once we unlock, the loop may drain this job,
+   * finish and free b. */
   if (was_empty && atomic_exchange(&b->wake_pending, 1) == 0) {
     uint64_t one = 1;
     ssize_t n = write(b->wakefd, &one, sizeof one);
     (void)n;
   }
+  pthread_mutex_unlock(&b->post_lock);
 }
 
 void tl__base_drain(struct tl__base *b) {

@@ -266,6 +266,12 @@ int tl_loop_fork(tl_loop *loop) {
   /* Signals that arrived in the parent are the parent's. */
   for (int s = 1; s < NSIG; s++)
     atomic_store(&loop->sigpending[s], 0);
+  /* So are the ops in flight: the kernel or a pool worker serves them in the
+   * parent, and the backends forgot them in fork.  The child's copies
+   * complete with -ECANCELED, so the exactly-once rule holds in both. */
+  for (tl_op *op = loop->ops; op; op = op->tl__next)
+    if (OP_STATE(op) == OP_INFLIGHT)
+      on_op(&loop->base, op, -ECANCELED);
   return 0;
 }
 
