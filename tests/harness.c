@@ -90,6 +90,14 @@ void th_rmdir(const char *path) {
   rmdir(path);
 }
 
+int th_closed_fd(void) {
+  for (int fd = 1000; fd > 500; fd--)
+    if (fcntl(fd, F_GETFD) == -1 && errno == EBADF)
+      return fd;
+  ck_abort_msg("no free fd number between 500 and 1000");
+  return -1;
+}
+
 int th_listener(struct sockaddr_storage *addr, socklen_t *addrlen) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   ck_assert_int_ge(fd, 0);

@@ -45,6 +45,10 @@ void th_tmpdir(char *buf, size_t len);
 /* Removes a directory made by th_tmpdir and the files in it. */
 void th_rmdir(const char *path);
 
+/* An fd number that is not open (a high one: the library opens fds of its
+ * own lazily, which would take a freshly closed low number). */
+int th_closed_fd(void);
+
 /* A listening TCP socket on 127.0.0.1 with an ephemeral port (blocking). */
 int th_listener(struct sockaddr_storage *addr, socklen_t *addrlen);
 

@@ -24,9 +24,9 @@ static void io_cb(tl_loop *loop, tl_io *w, unsigned revents) {
   if (c->seq)
     c->order = ++*c->seq;
   if (c->drain) {
+    /* One read: the fds are blocking and the tests write a byte or two. */
     char buf[256];
-    while (read(w->fd, buf, sizeof buf) > 0) {
-    }
+    ck_assert_int_gt(read(w->fd, buf, sizeof buf), 0);
   }
   if (c->stop)
     ck_assert_int_eq(tl_io_stop(loop, w), 0);
@@ -385,8 +385,7 @@ START_TEST(test_io_start_errors_leave_the_watcher_alone) {
   ck_assert_int_eq(tl_io_start(loop, &w), -EBADF);
   ck_assert_int_eq(tl_is_active(&w), 0);
 
-  int closed = dup(p[0]);
-  close(closed);
+  int closed = th_closed_fd();
   tl_io_init(&w, io_cb, closed, TL_READ);
   ck_assert_int_eq(tl_io_start(loop, &w), -EBADF);
   ck_assert_int_eq(tl_is_active(&w), 0);

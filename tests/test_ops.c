@@ -151,8 +151,7 @@ START_TEST(test_op_fsync_and_fdatasync_succeed) {
   ck_assert_int_eq(ra.res, 0);
   ck_assert_int_eq(rb.res, 0);
   /* Through the callback: fsync of a closed fd number. */
-  int closed = dup(fd);
-  close(closed);
+  int closed = th_closed_fd();
   th_op_prep(&a, &ra);
   ck_assert_int_eq(tl_fsync(loop, &a, closed, th_op_cb), 0);
   ck_assert_int_eq(tl_run(loop, TL_RUN_DEFAULT), 0);
@@ -391,9 +390,8 @@ START_TEST(test_op_errors_arrive_through_the_callback) {
   ck_assert_int_ge(ro, 0);
   int p[2];
   mkpipe(p);
-  int closed = dup(p[0]);
-  close(closed);
-  int closed2 = 900;   /* a different number, so the close cancels nothing */
+  int closed = th_closed_fd();
+  int closed2 = closed - 1;   /* a different number, so the close cancels nothing */
   ck_assert(!fd_is_open(closed2));
   char buf[8];
   enum { N = 6 };

@@ -227,12 +227,13 @@ START_TEST(test_child_killed_by_a_signal_reports_it) {
   tl_child_init(&w, child_cb, pid);
   w.data = &l;
   ck_assert_int_eq(tl_child_start(loop, &w), 0);
-  ck_assert_int_eq(kill(pid, SIGTERM), 0);
+  /* SIGKILL: the child inherits Check's SIGTERM handler, which signals the group. */
+  ck_assert_int_eq(kill(pid, SIGKILL), 0);
   ck_assert_int_eq(tl_run(loop, TL_RUN_DEFAULT), 0);
   ck_assert_int_eq(l.calls, 1);
   ck_assert_int_eq(w.rpid, pid);
   ck_assert(WIFSIGNALED(w.rstatus));
-  ck_assert_int_eq(WTERMSIG(w.rstatus), SIGTERM);
+  ck_assert_int_eq(WTERMSIG(w.rstatus), SIGKILL);
   th_destroy(loop);
 }
 END_TEST
@@ -391,6 +392,40 @@ START_TEST(test_hooks_run_prepare_then_check_then_idle) {
   ck_assert_int_eq(tl_prepare_stop(loop, &p), 0);
   ck_assert_int_eq(tl_run(loop, TL_RUN_NOWAIT), 0);
   ck_assert_str_eq(tr, "PCIPCI");
+  th_destroy(loop);
+}
+END_TEST
+
+
+static void check_io_cb(tl_loop *loop, tl_io *w, unsigned revents) {
+  (void)loop;
+  trace(w->data, revents);
+}
+
+START_TEST(test_check_runs_before_other_callbacks_of_its_iteration) {
+  tl_loop *loop = th_new(_i);
+  char tr[64] = "";
+  int p[2];
+  ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+  ck_assert_int_eq(write(p[1], "x", 1), 1);   /* stays readable */
+  struct wlog lc = {.tag = 'C', .trace = tr}, lr = {.tag = 'R', .trace = tr};
+  tl_check c;
+  tl_io io;
+  tl_check_init(&c, check_cb);
+  c.data = &lc;
+  tl_io_init(&io, check_io_cb, p[0], TL_READ);
+  io.data = &lr;
+  ck_assert_int_eq(tl_io_start(loop, &io), 0);
+  ck_assert_int_eq(tl_check_start(loop, &c), 0);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_ONCE), 1);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_ONCE), 1);
+  /* libev: "ev_check watchers will be invoked before any other watchers of
+   * the same or lower priority within an event loop iteration". */
+  ck_assert_str_eq(tr, "CRCR");
+  ck_assert_int_eq(tl_check_stop(loop, &c), 0);
+  ck_assert_int_eq(tl_io_stop(loop, &io), 0);
+  close(p[0]);
+  close(p[1]);
   th_destroy(loop);
 }
 END_TEST
@@ -620,6 +655,7 @@ static void add(TCase *tc) {
   TH_ADD(tc, test_async_every_acknowledged_send_gets_a_callback);
   TH_ADD(tc, test_async_stopped_watcher_gets_no_callback);
   TH_ADD(tc, test_hooks_run_prepare_then_check_then_idle);
+  TH_ADD(tc, test_check_runs_before_other_callbacks_of_its_iteration);
   TH_ADD(tc, test_idle_waits_while_other_events_are_pending);
   TH_ADD(tc, test_priorities_order_pending_callbacks);
   TH_ADD(tc, test_priorities_order_io_callbacks_on_one_fd);
