@@ -49,11 +49,18 @@ _Static_assert(_Alignof(tl_op) >= 8, "op pointers need 3 free low bits");
 #define MAX_RW 0x7ffff000u         /* the most read(2) moves in one call */
 #define CQE_BATCH 64
 
-/* op->tl__gen while in flight: the loop's epoch (even, bumped by 2 at each
- * fork) plus how the op was routed in bit 0.  (Not tl__res: the pool's
- * connect path keeps its own state there.) */
-enum { ROUTE_RING = 0, ROUTE_POOL = 1 };
-#define OP_EPOCH(op) ((op)->tl__gen & ~1u)
+/* op->tl__gen while in flight: the loop's epoch (a multiple of 16, bumped
+ * at each fork) and four bits of our own.  (Not tl__res: the pool's connect
+ * path keeps its own state there.) */
+enum {
+  ROUTE_RING = 0,
+  ROUTE_POOL = 1,      /* handed to the blocking pool */
+  OP_COUNTED = 2,      /* cancelled; counted in its fd's slot */
+  OP_PARKED = 4,       /* a close waiting for the cancelled ops on its fd */
+  OP_QCANCEL = 8,      /* on the retry list of cancels */
+  EPOCH_STEP = 16
+};
+#define OP_EPOCH(op) ((op)->tl__gen & ~(uint32_t)(EPOCH_STEP - 1))
 
 struct slot {
   uint64_t ino;      /* identity of the file the poll is armed on */
@@ -63,6 +70,12 @@ struct slot {
   uint8_t armed;     /* mask of the poll the kernel holds (0: none) */
   uint8_t queued;    /* on the dirty list */
   uint8_t failed;    /* the kernel refused the fd: no re-arm until modify */
+  /* tl_close() cancels every op on the fd, then submits the close, and the
+   * cancelled ops must be called back first.  In the ring the close would
+   * finish first (inline, while cancellations post through task work), so
+   * a close waits here until the cancelled ops of its fd have completed. */
+  uint32_t cancelling;
+  tl_op *closes;
 };
 
 struct uring {
@@ -76,7 +89,7 @@ struct uring {
   int iowq_ok;
   unsigned char wish[TL_OP__COUNT];   /* not switched off by the user */
   unsigned char native[TL_OP__COUNT]; /* wished and probed */
-  uint32_t epoch;                  /* += 2 by fork: older ops are dead */
+  uint32_t epoch;                  /* += EPOCH_STEP by fork: older ops are dead */
   unsigned sqes_out;               /* SQEs filled whose CQE is not reaped */
   unsigned ops_out;                /* of those, ops */
   int reaping, in_poll, draining;
@@ -347,6 +360,7 @@ static int enter(struct tl__base *b, struct uring *u, unsigned submit,
 }
 
 static void reap(struct tl__base *b, struct uring *u);
+static void op_finished(struct tl__base *b, struct uring *u, tl_op *op, int64_t res);
 
 /* An SQE to fill, flushing the SQ to the kernel when it is full (never
  * dropping anything).  NULL only if the kernel keeps refusing to take
@@ -454,7 +468,7 @@ static void reap(struct tl__base *b, struct uring *u) {
         u->ops_out--;
         if (!u->draining) {
           u->reported++;
-          tl__base_op_done(b, op, batch[i].res);
+          op_finished(b, u, op, batch[i].res);
         }
         break;
       }
@@ -619,7 +633,8 @@ static void pool_work(struct tl__job *j) {
 }
 
 static void pool_done(struct tl__job *j) {
-  tl__base_op_done(j->base, OP_OF_JOB(j), j->res);
+  struct tl__base *b = j->base;
+  op_finished(b, b->bstate, OP_OF_JOB(j), j->res);
 }
 
 static inline uint32_t u_epoch(struct tl__base *b) {
@@ -640,6 +655,8 @@ static inline unsigned clamp_len(size_t len) {
   return len > MAX_RW ? MAX_RW : (unsigned)len;
 }
 
+static int ring_submit(struct tl__base *b, struct uring *u, tl_op *op);
+
 static int uring_submit(struct tl__base *b, tl_op *op) {
   struct uring *u = b->bstate;
   int t = op->type;
@@ -655,12 +672,21 @@ static int uring_submit(struct tl__base *b, tl_op *op) {
     native = 0;
   if (!native)
     return pool_submit(b, op);
+  if (t == TL_OP_CLOSE && (unsigned)op->fd < u->nslots && u->slots[op->fd].cancelling) {
+    op->tl__gen = u->epoch | OP_PARKED;
+    op->tl__qnext = u->slots[op->fd].closes;
+    u->slots[op->fd].closes = op;
+    return 0;
+  }
+  return ring_submit(b, u, op);
+}
 
+static int ring_submit(struct tl__base *b, struct uring *u, tl_op *op) {
   struct io_uring_sqe *sqe = get_sqe(b, u);
   if (!sqe)
     return -EAGAIN;
   op->tl__gen = u->epoch | ROUTE_RING;
-  switch (t) {
+  switch (op->type) {
   case TL_OP_READ:
     io_uring_prep_read(sqe, op->fd, op->u.rw.buf, clamp_len(op->u.rw.len),
                        (uint64_t)op->u.rw.off);
@@ -724,6 +750,52 @@ static int cancel_in_ring(struct tl__base *b, struct uring *u, tl_op *op) {
   return 0;
 }
 
+/* A cancelled op holds back closes of its fd until it completes. */
+static void count_cancel(struct uring *u, tl_op *op) {
+  if (op->fd < 0 || op->type == TL_OP_OPENAT || op->type == TL_OP_CLOSE)
+    return;
+  if ((unsigned)op->fd >= u->nslots && grow_slots(u, op->fd) < 0)
+    return;    /* only the order of callbacks suffers */
+  u->slots[op->fd].cancelling++;
+  op->tl__gen |= OP_COUNTED;
+}
+
+static void unqueue_cancel(struct uring *u, tl_op *op) {
+  tl_op **pp = &u->cancel_head, *prev = NULL;
+  while (*pp && *pp != op) {
+    prev = *pp;
+    pp = &(*pp)->tl__qnext;
+  }
+  if (!*pp)
+    return;
+  *pp = op->tl__qnext;
+  if (u->cancel_tail == op)
+    u->cancel_tail = prev;
+  op->tl__gen &= ~(uint32_t)OP_QCANCEL;
+}
+
+/* Every op's one completion passes here, from the ring or the pool. */
+static void op_finished(struct tl__base *b, struct uring *u, tl_op *op, int64_t res) {
+  if (op->tl__gen & OP_QCANCEL)
+    unqueue_cancel(u, op);
+  if ((op->tl__gen & OP_COUNTED) && OP_EPOCH(op) == u->epoch) {
+    struct slot *s = &u->slots[op->fd];
+    if (--s->cancelling == 0) {
+      tl_op *c = s->closes;
+      s->closes = NULL;
+      while (c) {
+        tl_op *next = c->tl__qnext;
+        c->tl__qnext = NULL;
+        int r = ring_submit(b, u, c);
+        if (r < 0)
+          tl__base_op_done(b, c, r);
+        c = next;
+      }
+    }
+  }
+  tl__base_op_done(b, op, res);
+}
+
 static int uring_cancel(struct tl__base *b, tl_op *op) {
   struct uring *u = b->bstate;
   if (OP_EPOCH(op) != u->epoch) {
@@ -732,14 +804,30 @@ static int uring_cancel(struct tl__base *b, tl_op *op) {
     tl__base_op_done(b, op, -ECANCELED);
     return 0;
   }
-  if (op->tl__gen & ROUTE_POOL) {
-    if (tl__pool_cancel(&op->tl__job) == 1)
-      tl__base_op_done(b, op, -ECANCELED);
+  if (op->tl__gen & OP_PARKED) {
+    tl_op **pp = &u->slots[op->fd].closes;
+    while (*pp && *pp != op)
+      pp = &(*pp)->tl__qnext;
+    if (*pp)
+      *pp = op->tl__qnext;
+    op->tl__qnext = NULL;
+    tl__base_op_done(b, op, -ECANCELED);
     return 0;
   }
+  if (op->tl__gen & ROUTE_POOL) {
+    if (tl__pool_cancel(&op->tl__job) == 1) {
+      tl__base_op_done(b, op, -ECANCELED);
+      return 0;
+    }
+    count_cancel(u, op);   /* running or posted: done() comes later */
+    return 0;
+  }
+  count_cancel(u, op);
   if (cancel_in_ring(b, u, op) < 0) {
-    /* Try again at the next poll(). */
+    /* Try again at the next poll().  If the op completes first,
+     * op_finished takes it off this list. */
     op->tl__qnext = NULL;
+    op->tl__gen |= OP_QCANCEL;
     if (u->cancel_tail)
       u->cancel_tail->tl__qnext = op;
     else
@@ -757,6 +845,8 @@ static void retry_cancels(struct tl__base *b, struct uring *u) {
     u->cancel_head = op->tl__qnext;
     if (!u->cancel_head)
       u->cancel_tail = NULL;
+    op->tl__qnext = NULL;
+    op->tl__gen &= ~(uint32_t)OP_QCANCEL;
     if (OP_EPOCH(op) != u->epoch)
       tl__base_op_done(b, op, -ECANCELED);
   }
@@ -953,14 +1043,19 @@ static int uring_fork(struct tl__base *b) {
   if (r < 0)
     return r;
   describe(u);
-  u->epoch += 2;
+  u->epoch += EPOCH_STEP;
   u->sqes_out = u->ops_out = 0;
   u->ndirty = 0;
+  /* The front end completes the child's copies of ops in flight itself
+   * (-ECANCELED); forget every list they may be on here. */
+  u->cancel_head = u->cancel_tail = NULL;
   for (unsigned fd = 0; fd < u->nslots; fd++) {
     struct slot *s = &u->slots[fd];
     s->armed = 0;
     s->queued = 0;
     s->failed = 0;
+    s->cancelling = 0;
+    s->closes = NULL;   /* the parked closes are old-epoch ops now */
     s->gen = (s->gen + 1) & GEN_MASK;
     if (s->want)
       queue_dirty(u, (int)fd);

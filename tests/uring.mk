@@ -5,4 +5,4 @@ check_PROGRAMS += tests/test_uring
 TESTS += tests/test_uring
 tests_test_uring_SOURCES = tests/test_uring.c tests/harness.c tests/harness.h
 tests_test_uring_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(SECCOMP_CFLAGS)
-tests_test_uring_LDADD = libtriloop.la $(CHECK_LIBS) $(SECCOMP_LIBS)
+tests_test_uring_LDADD = libtriloop.la $(CHECK_LIBS) $(SECCOMP_LIBS) -lm
