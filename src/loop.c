@@ -35,6 +35,7 @@
 #define OP_MAGIC 0x7a5e1f00u
 #define OP_INFLIGHT (OP_MAGIC | 1u)
 #define OP_DONE (OP_MAGIC | 2u)
+#define OP_DEFERRED (OP_MAGIC | 3u) /* a close waiting for the fd's other ops */
 #define OP_CANCEL_REQ 0x80u       /* or'ed into an in-flight state */
 #define OP_STATE(op) ((op)->tl__state & ~OP_CANCEL_REQ)
 
@@ -87,6 +88,7 @@ struct tl_loop {
   tl_op *ops;             /* in flight: submitted, callback not yet started */
   unsigned nops;
   tl_op *done_head, *done_tail;
+  tl_op *closes;          /* deferred closes, linked through tl__qnext */
 };
 
 /* Stands in for a watcher whose pending entry was cleared. */
@@ -225,6 +227,11 @@ int tl_loop_destroy(tl_loop *loop) {
   /* Rule 5 of the header: every op in flight is cancelled and called back
    * before we return; nothing the kernel or a worker may still write into
    * is released before its callback. */
+  while (loop->closes) {
+    tl_op *op = loop->closes;
+    loop->closes = op->tl__qnext;
+    on_op(&loop->base, op, -ECANCELED);
+  }
   for (tl_op *op = loop->ops; op; op = op->tl__next)
     if (!(op->tl__state & OP_CANCEL_REQ) && OP_STATE(op) == OP_INFLIGHT) {
       op->tl__state |= OP_CANCEL_REQ;
@@ -583,7 +590,26 @@ tl_tstamp tl_timer_remaining(const tl_loop *loop, const tl_timer *w) {
   return w->active ? w->at - loop->now : 0;
 }
 
+/* Reverses what was fed since start[], so LIFO invocation runs it in
+ * feeding order. */
+static void pending_reverse_since(tl_loop *loop, const int *start) {
+  for (int pri = 0; pri < NPRI; pri++)
+    for (int i = start[pri], j = loop->npend[pri] - 1; i < j; i++, j--) {
+      struct pend t = loop->pend[pri][i];
+      loop->pend[pri][i] = loop->pend[pri][j];
+      loop->pend[pri][j] = t;
+      if (loop->pend[pri][i].w != &pending_dummy)
+        loop->pend[pri][i].w->pending = i + 1;
+      if (loop->pend[pri][j].w != &pending_dummy)
+        loop->pend[pri][j].w->pending = j + 1;
+    }
+}
+
 static void timers_reify(tl_loop *loop) {
+  int start[NPRI];
+  if (!loop->nheap || loop->heap[0]->at > loop->now)
+    return;
+  memcpy(start, loop->npend, sizeof start);
   while (loop->nheap && loop->heap[0]->at <= loop->now) {
     tl_timer *w = loop->heap[0];
     if (w->repeat > 0) {
@@ -596,6 +622,7 @@ static void timers_reify(tl_loop *loop) {
     }
     feed(loop, (tl_watcher *)w, TL_TIMER);
   }
+  pending_reverse_since(loop, start);
 }
 
 /* ------------------------------------------------------------------ */
@@ -920,6 +947,47 @@ static int op_validate(const tl_op *op) {
   return 0;
 }
 
+static void op_link(tl_loop *loop, tl_op *op, unsigned state) {
+  op->tl__state = state;
+  op->tl__loop = loop;
+  op->tl__res = 0;
+  op->tl__qnext = NULL;
+  op->tl__prev = NULL;
+  op->tl__next = loop->ops;
+  if (loop->ops)
+    loop->ops->tl__prev = op;
+  loop->ops = op;
+  loop->nops++;
+  loop->activecnt++;
+}
+
+/* Does another op on close's fd still wait for its completion? */
+static int fd_busy(const tl_loop *loop, const tl_op *close) {
+  for (const tl_op *op = loop->ops; op; op = op->tl__next)
+    if (op != close && op->fd == close->fd && op->type != TL_OP_OPENAT &&
+        OP_STATE(op) == OP_INFLIGHT)
+      return 1;
+  return 0;
+}
+
+/* Submits the deferred closes whose fds have gone quiet. */
+static void flush_closes(tl_loop *loop) {
+  tl_op **pp = &loop->closes;
+  while (*pp) {
+    tl_op *op = *pp;
+    if (fd_busy(loop, op)) {
+      pp = &op->tl__qnext;
+      continue;
+    }
+    *pp = op->tl__qnext;
+    op->tl__qnext = NULL;
+    op->tl__state = OP_INFLIGHT | (op->tl__state & OP_CANCEL_REQ);
+    int r = loop->base.be->submit(&loop->base, op);
+    if (r < 0)
+      on_op(&loop->base, op, r);
+  }
+}
+
 int tl_op_submit(tl_loop *loop, tl_op *op) {
   if (!loop || !op)
     return -EINVAL;
@@ -938,17 +1006,16 @@ int tl_op_submit(tl_loop *loop, tl_op *op) {
   if ((op->type == TL_OP_RECV || op->type == TL_OP_SEND) && op->u.msg.len > MAX_RW)
     op->u.msg.len = MAX_RW;
 
-  op->tl__state = OP_INFLIGHT;
-  op->tl__loop = loop;
-  op->tl__res = 0;
-  op->tl__qnext = NULL;
-  op->tl__prev = NULL;
-  op->tl__next = loop->ops;
-  if (loop->ops)
-    loop->ops->tl__prev = op;
-  loop->ops = op;
-  loop->nops++;
-  loop->activecnt++;
+  op_link(loop, op, OP_INFLIGHT);
+  if (op->type == TL_OP_CLOSE && fd_busy(loop, op)) {
+    /* tl_close's promise: the fd's other ops are called back first.  On
+     * io_uring their cancellation is asynchronous, so the close waits. */
+    op->tl__state = OP_DEFERRED;
+    op->tl__qnext = loop->closes;
+    loop->closes = op;
+    loop->ops_submitted++;
+    return 0;
+  }
   r = loop->base.be->submit(&loop->base, op);
   if (r < 0) {
     op_unlink(loop, op);
@@ -990,11 +1057,18 @@ static void invoke_done_ops(tl_loop *loop) {
 }
 
 int tl_op_cancel(tl_loop *loop, tl_op *op) {
-  if (!loop || !op || op->tl__loop != loop ||
-      (OP_STATE(op) != OP_INFLIGHT && OP_STATE(op) != OP_DONE))
+  if (!loop || !op || op->tl__loop != loop || !tl_op_in_flight(op))
     return -ENOENT;
   if (op->tl__state & OP_CANCEL_REQ)
     return -EALREADY;
+  if (OP_STATE(op) == OP_DEFERRED) {
+    tl_op **pp = &loop->closes;
+    while (*pp != op)
+      pp = &(*pp)->tl__qnext;
+    *pp = op->tl__qnext;
+    on_op(&loop->base, op, -ECANCELED);
+    return 0;
+  }
   op->tl__state |= OP_CANCEL_REQ;
   if (OP_STATE(op) == OP_INFLIGHT) {
     int r = loop->base.be->cancel(&loop->base, op);
@@ -1024,7 +1098,8 @@ int tl_cancel_fd(tl_loop *loop, int fd) {
 }
 
 int tl_op_in_flight(const tl_op *op) {
-  return op->tl__loop && (OP_STATE(op) == OP_INFLIGHT || OP_STATE(op) == OP_DONE);
+  unsigned st = OP_STATE(op);
+  return op->tl__loop && (st == OP_INFLIGHT || st == OP_DONE || st == OP_DEFERRED);
 }
 
 static int prep(tl_loop *loop, tl_op *op, int type, int fd, tl_op_cb cb) {
@@ -1129,27 +1204,31 @@ static int any_pending(const tl_loop *loop) {
   return loop->done_head != NULL;
 }
 
+/*
+ * libev's order: highest priority first and, within a priority, the most
+ * recently fed first (so check watchers, fed last, run before the io
+ * callbacks of their iteration; timers are fed in reverse so that they run
+ * in expiry order).  Entries fed by a callback run in the same call.
+ */
 static void invoke_pending(tl_loop *loop) {
   int ops_done = 0;
   int again;
   do {
     for (int pri = NPRI - 1; pri >= 0; pri--) {
-      /* Entries fed during this pass are appended and run in it; indexes
-       * stay valid because nothing is compacted until the pass ends. */
-      for (int i = 0; i < loop->npend[pri]; i++) {
-        struct pend p = loop->pend[pri][i];
+      while (loop->npend[pri]) {
+        struct pend p = loop->pend[pri][--loop->npend[pri]];
         if (p.w == &pending_dummy)
           continue;
         p.w->pending = 0;
-        loop->pend[pri][i].w = &pending_dummy;
         p.w->cb(loop, p.w, p.events);
       }
-      loop->npend[pri] = 0;
     }
     /* Op callbacks run once per iteration, after the watchers. */
     if (!ops_done) {
       ops_done = 1;
       invoke_done_ops(loop);
+      if (loop->closes)
+        flush_closes(loop);
     }
     again = 0;
     for (int pri = 0; pri < NPRI; pri++)
