@@ -340,6 +340,9 @@ void tl_io_init(tl_io *w, tl_io_cb cb, int fd, unsigned events) {
 static int fd_grow(tl_loop *loop, int fd) {
   if (fd < loop->nfds)
     return 0;
+  /* Only open fds size the table: fd INT_MAX must not allocate 2^31 slots. */
+  if (fcntl(fd, F_GETFD) < 0)
+    return -errno;
   int n = loop->nfds ? loop->nfds : 64;
   while (n <= fd)
     n *= 2;
@@ -419,14 +422,15 @@ int tl_io_start(tl_loop *loop, tl_io *w) {
     return -EBADF;
   if (!(w->events & (TL_READ | TL_WRITE)) || (w->events & ~(TL_READ | TL_WRITE)))
     return -EINVAL;
-  if (fd_grow(loop, w->fd) < 0)
-    return -ENOMEM;
+  int r = fd_grow(loop, w->fd);
+  if (r < 0)
+    return r;
   struct fdent *e = &loop->fds[w->fd];
   if (!e->registered && !e->head) {
     /* First watcher on this fd: tell the backend now, so a bad fd is an
      * error from start rather than a TL_ERROR later.  Further changes are
      * batched until the next wait. */
-    int r = loop->base.be->modify(&loop->base, w->fd, 0, w->events);
+    r = loop->base.be->modify(&loop->base, w->fd, 0, w->events);
     if (r < 0)
       return r;
     e->registered = w->events;
