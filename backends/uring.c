@@ -611,23 +611,30 @@ static void arm_dirty(struct tl__base *b, struct uring *u) {
  * with tl__pool_wait so that a cancel interrupts them. */
 static void pool_work(struct tl__job *j) {
   tl_op *op = OP_OF_JOB(j);
-  int64_t r;
+  int waits;
   switch (op->type) {
   case TL_OP_RECV: case TL_OP_SEND: case TL_OP_ACCEPT: case TL_OP_CONNECT:
-    op->tl__res = 0;
-    for (;;) {
-      r = tl__op_run_nonblocking(op);
-      if (r != -EAGAIN)
-        break;
-      int w = tl__pool_wait(j, op->fd, tl__op_wants(op) == TL_WRITE ? POLLOUT : POLLIN, -1);
-      if (w < 0) {
-        r = w;
-        break;
-      }
-    }
+    waits = 1;
+    break;
+  case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READV: case TL_OP_WRITEV:
+    /* Pipes, ttys and sockets can block forever: wait so cancel works. */
+    waits = tl__fd_is_file(op->fd) == 0;
     break;
   default:
-    r = j->cancelled ? -ECANCELED : tl__op_run_blocking(op);
+    waits = 0;
+  }
+  if (!waits) {
+    j->res = j->cancelled ? -ECANCELED : tl__op_run_blocking(op);
+    return;
+  }
+  int64_t r;
+  op->tl__res = 0;
+  while ((r = tl__op_run_nonblocking(op)) == -EAGAIN) {
+    int w = tl__pool_wait(j, op->fd, tl__op_wants(op) == TL_WRITE ? POLLOUT : POLLIN, -1);
+    if (w < 0) {
+      r = w;
+      break;
+    }
   }
   j->res = r;
 }
