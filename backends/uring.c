@@ -32,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,8 +62,6 @@ enum {
 #define OP_EPOCH(op) ((op)->tl__gen & ~(uint32_t)(EPOCH_STEP - 1))
 
 struct slot {
-  uint64_t ino;      /* identity of the file the poll is armed on */
-  uint64_t dev;
   uint32_t gen;
   uint8_t want;      /* interest, TL_READ|TL_WRITE */
   uint8_t armed;     /* mask of the poll the kernel holds (0: none) */
@@ -84,7 +81,6 @@ struct uring {
   unsigned enter_fd, enter_flags;  /* registered ring index, or the fd */
   int taskrun_flag;                /* the kernel sets IORING_SQ_TASKRUN */
   int defer;                       /* DEFER_TASKRUN: CQEs need an enter */
-  int can_update;                  /* poll masks updated in place */
   unsigned iowq[2];                /* io-wq bound we set (0: untouched) */
   int iowq_ok;
   unsigned char wish[TL_OP__COUNT];   /* not switched off by the user */
@@ -103,7 +99,7 @@ struct uring {
   pid_t pid;
   /* Settings read once from the environment (kept for fork). */
   unsigned entries;
-  int no_defer, no_coop, no_single, no_update, no_regring;
+  int no_defer, no_coop, no_single, no_regring;
   long iowq_max;
   char desc[512];
 };
@@ -254,11 +250,10 @@ static void describe(struct uring *u) {
     snprintf(iowq, sizeof iowq, "%s", u->iowq_max == 0 ? "kernel default" : "unbounded (refused)");
   snprintf(u->desc, sizeof u->desc,
            "io_uring sq %u cq %u, setup %s, io-wq max %s, %s ring fd, "
-           "polls %s, wait %s, pool ops: %s",
+           "wait %s, pool ops: %s",
            u->ring.sq.ring_entries, u->ring.cq.ring_entries,
            n ? flags : "none", iowq,
            u->enter_flags ? "registered" : "plain",
-           u->can_update ? "oneshot, narrowed in place" : "oneshot",
            (u->features & IORING_FEAT_EXT_ARG) ? "ext_arg" : "timeout sqe",
            p ? pool : "none");
 }
@@ -295,9 +290,6 @@ static int ring_setup(struct tl__base *b, struct uring *u) {
   u->taskrun_flag = !!(u->setup_flags & IORING_SETUP_TASKRUN_FLAG);
   u->enter_fd = (unsigned)u->ring.ring_fd;
   u->enter_flags = 0;
-  /* Poll update in place came with 5.13, as did IORING_FEAT_RSRC_TAGS:
-   * the feature bit is the kernel's only way to tell us. */
-  u->can_update = !u->no_update && (u->features & IORING_FEAT_RSRC_TAGS);
 
   /* Entering through a registered ring index skips an fget per enter. */
   if (!u->no_regring) {
@@ -504,20 +496,28 @@ static int grow_slots(struct uring *u, int fd) {
   return 0;
 }
 
+/*
+ * Any change of interest drops the armed poll (POLL_REMOVE) and arms a new
+ * one at the next poll() under a new generation.  Two reasons not to keep
+ * or update the armed poll in place: an io_uring poll holds its own
+ * reference to the file, so if the user closed the fd and its number now
+ * names another file, the old poll would go on watching the old one (epoll
+ * drops a registration when the file closes; io_uring does not); and an
+ * update (IORING_POLL_UPDATE_EVENTS) does not look at readiness again, so
+ * newly wanted bits that are already ready would never be reported.  A
+ * remove costs one SQE; telling a reused number apart would cost an fstat
+ * per change.
+ */
 static int uring_modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) {
   struct uring *u = b->bstate;
   if (fd < 0)
     return -EBADF;
   nev &= TL_READ | TL_WRITE;
-  struct stat st;
-  if (nev) {
-    /* The poll SQE would tell us about a bad fd only at the next poll();
-     * the front end wants EBADF now.  The identity also tells a closed and
-     * reused fd number from the file our poll holds: unlike epoll, an
-     * armed io_uring poll keeps the old file alive, so a change of mask
-     * on a reused number must not update the old poll. */
+  if (!oev && nev) {
+    /* The poll SQE would tell us only at the next poll(); the front end
+     * wants EBADF now. */
     b->syscalls++;
-    if (fstat(fd, &st) < 0)
+    if (fcntl(fd, F_GETFD) < 0)
       return -errno;
   }
   if ((unsigned)fd >= u->nslots) {
@@ -528,41 +528,31 @@ static int uring_modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) 
       return r;
   }
   struct slot *s = &u->slots[fd];
-  int same = nev && s->ino == (uint64_t)st.st_ino && s->dev == (uint64_t)st.st_dev;
-  if (nev && !same) {
-    s->ino = (uint64_t)st.st_ino;
-    s->dev = (uint64_t)st.st_dev;
-  }
   s->want = (uint8_t)nev;
   s->failed = 0;
-  if (!nev || !same) {
-    if (s->armed) {
-      struct io_uring_sqe *sqe = get_sqe(b, u);
-      /* Without an SQE the poll lingers until the file goes away; the
-       * generation bump below makes its completion harmless. */
-      if (sqe) {
-        io_uring_prep_poll_remove(sqe, poll_ud(fd, s->gen));
-        io_uring_sqe_set_data64(sqe, TAG_INTERNAL);
-      }
-      s->armed = 0;
+  if (s->armed) {
+    struct io_uring_sqe *sqe = get_sqe(b, u);
+    /* Without an SQE the poll lingers until its file goes away; the new
+     * generation makes its completion harmless. */
+    if (sqe) {
+      io_uring_prep_poll_remove(sqe, poll_ud(fd, s->gen));
+      io_uring_sqe_set_data64(sqe, TAG_INTERNAL);
     }
-    /* The fd number may be closed and reused before the next poll(): a
-     * new generation keeps the old file's completion from counting. */
-    s->gen = (s->gen + 1) & GEN_MASK;
-    if (!nev)
-      return 0;
+    s->armed = 0;
   }
-  queue_dirty(u, fd);
+  s->gen = (s->gen + 1) & GEN_MASK;
+  if (nev)
+    queue_dirty(u, fd);
   return 0;
 }
 
-/* Fills poll SQEs for every fd whose armed mask differs from its interest. */
+/* Fills a POLL_ADD for every interested fd without an armed poll. */
 static void arm_dirty(struct tl__base *b, struct uring *u) {
   unsigned i;
   for (i = 0; i < u->ndirty; i++) {
     int fd = u->dirty[i];
     struct slot *s = &u->slots[fd];
-    if (s->want == s->armed || s->failed) {
+    if (!s->want || s->armed || s->failed) {
       s->queued = 0;
       continue;
     }
@@ -570,27 +560,6 @@ static void arm_dirty(struct tl__base *b, struct uring *u) {
     if (!sqe)
       break;
     s->queued = 0;
-    /* An update in place only narrows what the armed poll waits for; the
-     * kernel does not look at readiness again, so for bits that are new
-     * (and may be ready already) only a fresh POLL_ADD is level-correct. */
-    if (s->armed && u->can_update && !(s->want & ~s->armed)) {
-      io_uring_prep_poll_update(sqe, poll_ud(fd, s->gen), poll_ud(fd, s->gen),
-                                poll_mask(s->want), IORING_POLL_UPDATE_EVENTS);
-      io_uring_sqe_set_data64(sqe, TAG_INTERNAL);
-      s->armed = s->want;
-      continue;
-    }
-    if (s->armed) {
-      io_uring_prep_poll_remove(sqe, poll_ud(fd, s->gen));
-      io_uring_sqe_set_data64(sqe, TAG_INTERNAL);
-      s->gen = (s->gen + 1) & GEN_MASK;
-      s->armed = 0;
-      sqe = get_sqe(b, u);
-      if (!sqe) {
-        s->queued = 1;
-        break;
-      }
-    }
     io_uring_prep_poll_add(sqe, fd, poll_mask(s->want));
     io_uring_sqe_set_data64(sqe, poll_ud(fd, s->gen));
     s->armed = s->want;
@@ -985,7 +954,6 @@ static int uring_init(struct tl__base *b) {
   u->no_defer = env_on("TRILOOP_URING_NO_DEFER");
   u->no_coop = env_on("TRILOOP_URING_NO_COOP");
   u->no_single = env_on("TRILOOP_URING_NO_SINGLE_ISSUER");
-  u->no_update = env_on("TRILOOP_URING_NO_POLL_UPDATE");
   u->no_regring = env_on("TRILOOP_URING_NO_REGISTER_RING");
   u->iowq_max = env_long("TRILOOP_URING_IOWQ_MAX", cores * 4, 0, 1 << 20);
   for (int t = 1; t < TL_OP__COUNT; t++)
