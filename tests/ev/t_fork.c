@@ -46,7 +46,7 @@ int main(void) {
     f.data = io.data = as.data = "child";
     ev_loop_fork(L);
     ev_timer t;
-    ev_timer_init(&t, tcb, 0.001, 0.); t.data = "child";
+    ev_timer_init(&t, tcb, 0.2, 0.); t.data = "child";  /* after the io: no race */
     ev_timer_start(L, &t);
     ev_async_send(L, &as);
     if (write(p[1], "c", 1) != 1) abort();
