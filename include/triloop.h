@@ -40,8 +40,12 @@
  *
  * Watchers follow libev's rules: start/stop are O(1) (timers O(log n)), a
  * stopped watcher never has its callback invoked, stopping a pending watcher
- * clears its pending state.  Starting an active watcher returns -EBUSY;
- * stopping an inactive one returns -EALREADY and changes nothing.
+ * clears its pending state (and returns 0 even if it was no longer active,
+ * e.g. an expired one-shot timer).  Starting an active watcher returns
+ * -EBUSY; stopping an inactive, non-pending one returns -EALREADY and
+ * changes nothing.  Within one iteration callbacks run by priority, and
+ * within a priority in libev's order (most recently queued first; timers in
+ * expiry order); op callbacks run after the watchers of their iteration.
  */
 #ifndef TRILOOP_H
 #define TRILOOP_H
@@ -164,7 +168,8 @@ enum tl_run_mode {
 /*
  * Runs the loop.  Returns 1 if active watchers or ops remain, 0 if none, or
  * a negative errno if the backend failed (the loop stays usable).
- * Returns -EBUSY if called recursively or during destroy.
+ * Returns -EBUSY if called recursively or during destroy, -EINVAL for an
+ * unknown mode.
  */
 int tl_run(tl_loop *loop, int mode);
 

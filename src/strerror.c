@@ -7,6 +7,8 @@
 const char *tl_strerror(int err) {
   if (err >= 0)
     return "success";
+  if (err < -4095)   /* not an errno; also keeps -INT_MIN out of the switch */
+    return "unknown error";
   switch (-err) {
   case EINVAL:
     return "invalid argument (backend names: uring|epoll|threadpool|auto)";
