@@ -79,6 +79,9 @@ struct uring {
   struct io_uring ring;
   unsigned setup_flags, features;
   unsigned enter_fd, enter_flags;  /* registered ring index, or the fd */
+  int enabled;                     /* not R_DISABLED (any more) */
+  int regring_tried;
+  pthread_t owner;                 /* thread that enabled / registered */
   int taskrun_flag;                /* the kernel sets IORING_SQ_TASKRUN */
   int defer;                       /* DEFER_TASKRUN: CQEs need an enter */
   unsigned iowq[2];                /* io-wq bound we set (0: untouched) */
@@ -171,10 +174,15 @@ static void env_pool_ops(struct uring *u) {
 /* Best first; the kernel answers EINVAL for flags it does not know, and we
  * step down.  Single issuer + deferred task running is what makes sockets
  * competitive with epoll (PITFALLS 7); COOP at least avoids the IPIs. */
+/* A single-issuer ring belongs to the task that creates it, unless it is
+ * created disabled: then to the task that enables it.  libev lets a loop be
+ * created in one thread and run in another (h2load does), so we enable at
+ * the first enter, from the thread that runs the loop. */
+#define F_SINGLE_LATE (F_SINGLE | IORING_SETUP_R_DISABLED)
 static const unsigned setup_steps[] = {
-  F_SINGLE | F_DEFER | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL | F_BASE,
-  F_SINGLE | F_DEFER | IORING_SETUP_SUBMIT_ALL | F_BASE,
-  F_SINGLE | F_COOP | IORING_SETUP_SUBMIT_ALL | F_BASE,
+  F_SINGLE_LATE | F_DEFER | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL | F_BASE,
+  F_SINGLE_LATE | F_DEFER | IORING_SETUP_SUBMIT_ALL | F_BASE,
+  F_SINGLE_LATE | F_COOP | IORING_SETUP_SUBMIT_ALL | F_BASE,
   F_COOP | IORING_SETUP_SUBMIT_ALL | F_BASE,
   IORING_SETUP_SUBMIT_ALL | F_BASE,
   F_BASE,
@@ -253,7 +261,7 @@ static void describe(struct uring *u) {
            "wait %s, pool ops: %s",
            u->ring.sq.ring_entries, u->ring.cq.ring_entries,
            n ? flags : "none", iowq,
-           u->enter_flags ? "registered" : "plain",
+           u->no_regring ? "plain" : "registered",
            (u->features & IORING_FEAT_EXT_ARG) ? "ext_arg" : "timeout sqe",
            p ? pool : "none");
 }
@@ -291,14 +299,8 @@ static int ring_setup(struct tl__base *b, struct uring *u) {
   u->enter_fd = (unsigned)u->ring.ring_fd;
   u->enter_flags = 0;
 
-  /* Entering through a registered ring index skips an fget per enter. */
-  if (!u->no_regring) {
-    b->syscalls++;
-    if (io_uring_register_ring_fd(&u->ring) == 1) {
-      u->enter_fd = (unsigned)u->ring.enter_ring_fd;
-      u->enter_flags = IORING_ENTER_REGISTERED_RING;
-    }
-  }
+  u->enabled = !(u->setup_flags & IORING_SETUP_R_DISABLED);
+  u->regring_tried = 0;
 
   /* Bound io-wq (PITFALLS 9): buffered writes and unpollable files punted
    * to kernel workers could otherwise spawn hundreds of threads. */
@@ -343,8 +345,37 @@ static unsigned sq_publish(struct uring *u) {
   return sq->sqe_tail - IO_URING_READ_ONCE(*sq->khead);
 }
 
+/* The first enter from a thread: enable a ring created disabled (it becomes
+ * this thread's), and register the ring fd for this thread (a registered
+ * index is per thread; from any other thread we enter by the plain fd). */
+static void adopt_thread(struct tl__base *b, struct uring *u) {
+  if (!u->enabled) {
+    b->syscalls++;
+    io_uring_register((unsigned)u->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+    u->enabled = 1;
+    u->owner = pthread_self();
+  }
+  if (!u->regring_tried) {
+    u->regring_tried = 1;
+    u->owner = pthread_self();
+    /* Entering through a registered ring index skips an fget per enter. */
+    if (!u->no_regring) {
+      b->syscalls++;
+      if (io_uring_register_ring_fd(&u->ring) == 1) {
+        u->enter_fd = (unsigned)u->ring.enter_ring_fd;
+        u->enter_flags = IORING_ENTER_REGISTERED_RING;
+      }
+    }
+  } else if (u->enter_flags && !pthread_equal(u->owner, pthread_self())) {
+    u->enter_fd = (unsigned)u->ring.ring_fd;
+    u->enter_flags = 0;
+  }
+}
+
 static int enter(struct tl__base *b, struct uring *u, unsigned submit,
                  unsigned min, unsigned flags, void *arg, size_t argsz) {
+  if (__builtin_expect(!u->regring_tried || !pthread_equal(u->owner, pthread_self()), 0))
+    adopt_thread(b, u);
   b->syscalls++;
   int r = io_uring_enter2(u->enter_fd, submit, min, flags | u->enter_flags,
                           arg, argsz);
@@ -999,7 +1030,7 @@ static void uring_destroy(struct tl__base *b) {
     return;
   /* A child that never called fork() must not touch the parent's ring
    * (with SINGLE_ISSUER it could not anyway); just drop its mappings. */
-  if (u->ops_out && u->pid == getpid())
+  if (u->ops_out && u->pid == getpid() && u->enabled)
     drain(b, u);
   io_uring_queue_exit(&u->ring);
   free(u->slots);

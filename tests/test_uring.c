@@ -11,6 +11,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -562,6 +563,35 @@ END_TEST
 
 /* ------------------------------------------------------------------ */
 
+/* libev lets a loop be created in one thread and run in another (h2load
+ * does): a single-issuer ring must belong to the thread that runs it. */
+static void *run_elsewhere(void *arg) {
+  tl_loop *loop = arg;
+  int fd = th_tmpfile("elsewhere", 9);
+  tl_op op;
+  struct th_opres r;
+  char buf[16];
+  th_op_prep(&op, &r);
+  intptr_t ok = tl_read(loop, &op, fd, buf, sizeof buf, 0, counting_cb) == 0;
+  double end = th_time() + 5;
+  while (ok && r.calls == 0 && th_time() < end)
+    ok = tl_run(loop, TL_RUN_ONCE) >= 0;
+  ok = ok && r.calls == 1 && r.res == 9 && !memcmp(buf, "elsewhere", 9);
+  close(fd);
+  return (void *)ok;
+}
+
+START_TEST(test_uring_loop_created_in_one_thread_runs_in_another) {
+  tl_loop *loop = uring_loop();
+  pthread_t t;
+  void *ok = NULL;
+  ck_assert_int_eq(pthread_create(&t, NULL, run_elsewhere, loop), 0);
+  ck_assert_int_eq(pthread_join(t, &ok), 0);
+  ck_assert_msg(ok == (void *)1, "the read in the other thread failed");
+  th_destroy(loop);
+}
+END_TEST
+
 int main(void) {
   char why[256];
   int r = tl_backend_probe(TL_BACKEND_URING, why, sizeof why);
@@ -588,6 +618,7 @@ int main(void) {
     { "poll", test_uring_readiness_is_level_triggered_across_iterations },
     { "fallback", test_uring_pool_fallback_for_switched_off_opcodes_still_works },
     { "batching", test_uring_file_reads_at_queue_depth_32_batch_into_few_syscalls },
+    { "threads", test_uring_loop_created_in_one_thread_runs_in_another },
   };
   TCase *tc = NULL;
   const char *cur = NULL;
