@@ -13,7 +13,14 @@
  * read/write on a pipe or socket set O_NONBLOCK on the fd, exactly as the
  * epoll backend does (tl__op_run_nonblocking).
  *
- * Readiness.  One pool job per fd with interest waits for that fd.  When it
+ * Readiness.  One pool job per fd with interest waits for that fd, as a
+ * TL__POOL_WAIT job: those do not count against TRILOOP_THREADS_MAX (see
+ * src/pool.h).  Each blocks for as long as its fd stays quiet, so with the
+ * bound shared, 256 quiet fds (a server's idle connections, 2,000 pipes of
+ * which half never get written) would hold every worker: the other fds'
+ * readiness would never be seen and no file op would run again.  A wait
+ * job costs a thread (small stack) and the worker's eventfd, and there is
+ * at most one per watched fd; ops keep the bound.  When it
  * comes back the fd is reported, and the fd is re-armed at the next poll()
  * (after the front end ran the callbacks): level-triggered without spinning
  * a worker on an fd that stays ready.  Arming starts with one zero-timeout
@@ -24,7 +31,11 @@
  * dropped.  Regular files are always ready and get no job.
  *
  * Ops and watcher jobs queue locally and reach the pool in one batch per
- * poll(): one pool lock per loop iteration.
+ * poll(): one pool lock per loop iteration.  An op cancelled while still in
+ * the local batch is taken out of it and completed (-ECANCELED) at once,
+ * from cancel itself: the front end only queues the completion and sees it
+ * pending, so its next poll() does not block, and the op never reaches a
+ * worker (nothing consumed, nothing to interrupt).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,8 +53,8 @@
 #define container_of(p, type, member) \
   ((type *)(void *)((char *)(p) - offsetof(type, member)))
 
-/* op->tl__gen while the op sits in the local queue (before the pool). */
-enum { OP_LOCAL = 1, OP_LOCAL_CANCELLED = 2, OP_POOL = 3 };
+/* op->tl__gen: in the local batch (before the pool), or in the pool. */
+enum { OP_LOCAL = 1, OP_POOL = 3 };
 
 struct watch {
   struct tl__job job;
@@ -66,9 +77,12 @@ struct watch {
 struct tp {
   struct watch **w;           /* by fd */
   int nw;
-  /* The batch for the next poll(). */
+  /* Ops for the next poll(); while local, job->worker is the previous op,
+   * so a cancel unlinks in O(1). */
   struct tl__job *bhead, *btail;
   unsigned bn;
+  /* Watcher jobs armed by this poll(), built by arm_watchers(). */
+  struct tl__pool_list wl;
   struct watch *rearm;        /* watchers to arm at the next poll() */
   struct watch *ready;        /* found ready without a job, reported by poll() */
   struct pollfd *pf;          /* poll()'s check of the watchers to arm */
@@ -82,12 +96,38 @@ static struct tp *TP(struct tl__base *b) { return b->bstate; }
 
 static void batch_add(struct tp *t, struct tl__job *j) {
   j->next = NULL;
+  j->worker = t->btail;
   if (t->btail)
     t->btail->next = j;
   else
     t->bhead = j;
   t->btail = j;
   t->bn++;
+}
+
+static void batch_unlink(struct tp *t, struct tl__job *j) {
+  struct tl__job *prev = j->worker;
+  if (prev)
+    prev->next = j->next;
+  else
+    t->bhead = j->next;
+  if (j->next)
+    j->next->worker = prev;
+  else
+    t->btail = prev;
+  j->next = NULL;
+  j->worker = NULL;
+  t->bn--;
+}
+
+static void wait_add(struct tp *t, struct tl__job *j) {
+  j->next = NULL;
+  if (t->wl.tail)
+    t->wl.tail->next = j;
+  else
+    t->wl.head = j;
+  t->wl.tail = j;
+  t->wl.n++;
 }
 
 /* ---------------------------------------------------------------- ops */
@@ -152,8 +192,10 @@ static int tp_submit(struct tl__base *b, tl_op *op) {
 static int tp_cancel(struct tl__base *b, tl_op *op) {
   switch (op->tl__gen) {
   case OP_LOCAL:
-    /* Still in our batch: poll() completes it instead of handing it over. */
-    op->tl__gen = OP_LOCAL_CANCELLED;
+    /* Still in our batch: it never reaches the pool. */
+    batch_unlink(TP(b), &op->tl__job);
+    op->tl__gen = 0;
+    tl__base_op_done(b, op, -ECANCELED);
     return 0;
   case OP_POOL: {
     int r = tl__pool_cancel(&op->tl__job);
@@ -346,7 +388,7 @@ static void arm_watchers(struct tl__base *b) {
       w->job_gen = w->gen;     /* out of memory for the check: just arm */
       w->job_events = ev;
       w->busy = 1;
-      batch_add(t, &w->job);
+      wait_add(t, &w->job);
     }
   }
   if (!k)
@@ -364,7 +406,7 @@ static void arm_watchers(struct tl__base *b) {
       w->job_gen = w->gen;
       w->job_events = t->pf[i].events;
       w->busy = 1;
-      batch_add(t, &w->job);
+      wait_add(t, &w->job);
     }
   }
 }
@@ -374,54 +416,34 @@ static int flush(struct tl__base *b) {
   struct tp *t = TP(b);
   arm_watchers(b);
 
-  /* Ops cancelled before they left: complete them here, not in the pool. */
-  struct tl__job *head = NULL, *tail = NULL, *j = t->bhead;
-  unsigned n = 0;
+  struct tl__pool_list ops = { t->bhead, t->btail, t->bn };
+  struct tl__pool_list waits = t->wl;
   t->bhead = t->btail = NULL;
   t->bn = 0;
-  while (j) {
-    struct tl__job *next = j->next;
-    if (j->work == op_work) {
-      tl_op *op = container_of(j, tl_op, tl__job);
-      if (op->tl__gen == OP_LOCAL_CANCELLED) {
-        op->tl__gen = 0;
-        tl__base_op_done(b, op, -ECANCELED);
-        j = next;
-        continue;
-      }
-      op->tl__gen = OP_POOL;
-    }
-    j->next = NULL;
-    if (tail)
-      tail->next = j;
-    else
-      head = j;
-    tail = j;
-    n++;
-    j = next;
-  }
-  if (!n)
+  t->wl = (struct tl__pool_list){ NULL, NULL, 0 };
+  if (!ops.n && !waits.n)
     return 0;
-  int r = tl__pool_submit_batch(head, tail, n);
+  for (struct tl__job *j = ops.head; j; j = j->next)
+    container_of(j, tl_op, tl__job)->tl__gen = OP_POOL;
+  int r = tl__pool_submit_lists(&ops, &waits);
   if (r == 0) {
-    t->outstanding += n;
+    t->outstanding += ops.n + waits.n;
     return 0;
   }
   /* No worker exists and none can start: ops fail with that error (they
    * were accepted, so they still get their one completion); watchers stay
    * armed-to-be and are retried at the next poll. */
-  for (j = head; j; ) {
-    struct tl__job *next = j->next;
-    if (j->work == op_work) {
-      tl_op *op = container_of(j, tl_op, tl__job);
-      op->tl__gen = 0;
-      tl__base_op_done(b, op, r);
-    } else {
-      struct watch *ww = container_of(j, struct watch, job);
-      ww->busy = 0;
-      rearm_add(t, ww);
-    }
-    j = next;
+  for (struct tl__job *j = ops.head, *next; j; j = next) {
+    next = j->next;
+    tl_op *op = container_of(j, tl_op, tl__job);
+    op->tl__gen = 0;
+    tl__base_op_done(b, op, r);
+  }
+  for (struct tl__job *j = waits.head, *next; j; j = next) {
+    next = j->next;
+    struct watch *ww = container_of(j, struct watch, job);
+    ww->busy = 0;
+    rearm_add(t, ww);
   }
   return r;
 }
@@ -489,14 +511,16 @@ static void tp_destroy(struct tl__base *b) {
     w->gen++;
     watch_stop_job(t, w);
   }
-  /* Anything still local never reached the pool. */
-  for (struct tl__job *j = t->bhead; j; j = j->next)
-    if (j->work == op_work) {
-      tl_op *op = container_of(j, tl_op, tl__job);
-      op->tl__gen = 0;
-      tl__base_op_done(b, op, -ECANCELED);
-    }
+  /* Anything still local never reached the pool (the front end cancelled
+   * every op, which took them out already; this is a safety net). */
+  for (struct tl__job *j = t->bhead, *next; j; j = next) {
+    next = j->next;
+    tl_op *op = container_of(j, tl_op, tl__job);
+    op->tl__gen = 0;
+    tl__base_op_done(b, op, -ECANCELED);
+  }
   t->bhead = t->btail = NULL;
+  t->bn = 0;
   while (t->outstanding) {
     struct pollfd p = { .fd = b->wakefd, .events = POLLIN };
     /* The timeout only guards against a lost wake; a post always writes. */
@@ -520,6 +544,7 @@ static int tp_fork(struct tl__base *b) {
   t->outstanding = 0;
   t->bhead = t->btail = NULL;   /* ops: the front end cancels them in the child */
   t->bn = 0;
+  t->wl = (struct tl__pool_list){ NULL, NULL, 0 };
   t->rearm = NULL;
   t->ready = NULL;
   for (int fd = 0; fd < t->nw; fd++) {

@@ -10,13 +10,27 @@
  * submit wakes exactly as many workers as it has jobs without an idle worker
  * coming for them (never a broadcast), the most recently idle (cache-warm)
  * worker first, and the ones at the bottom of the stack are the ones whose
- * keep-alive runs out.  A job that finds no idle worker starts a thread
- * unless TRILOOP_THREADS_MAX are alive: readiness waiters of the threadpool
- * backend block for as long as their fd is quiet, and a file read queued
- * behind them must not wait for one of them to finish.
+ * keep-alive runs out.
  *
- * While a job is queued its ->worker field holds the previous job in the
- * FIFO (a queued job has no worker), so a cancel unlinks it in O(1).
+ * Two classes of jobs, two FIFOs (see pool.h).  Work jobs (ops) may run on at
+ * most TRILOOP_THREADS_MAX workers at once; a work job that finds no idle
+ * worker starts a thread while fewer run.  Wait jobs (the threadpool
+ * backend's readiness waits, one per watched fd) always get a worker, a new
+ * thread if none is idle: each blocks for as long as its fd is quiet, so if
+ * they shared the bound, max quiet fds would starve every other watcher and
+ * every file op queued behind them.  Threads are therefore bounded by
+ * max + (wait jobs in the pool), and the wait jobs are bounded by the
+ * watched fds.
+ *
+ * A worker takes the next job of the class it just ran if there is one (so
+ * a finished work job hands its slot straight to the next work job), else a
+ * wait job, else a work job if a slot is free.  With that rule the number of
+ * jobs that could start now never grows when a worker finishes, and only
+ * submit needs to find workers (dispatch_locked).
+ *
+ * While a job is queued its ->worker field holds the previous job in its
+ * FIFO (a queued job has no worker), so a cancel unlinks it in O(1); its
+ * state (TL__JOB_QUEUED or TL__JOB_QUEUED_WAIT) says which FIFO.
  */
 #include <errno.h>
 #include <limits.h>
@@ -41,6 +55,7 @@ struct worker {
   int efd;                        /* eventfd: a cancel interrupts tl__pool_wait */
   int state;                      /* W_*, under the lock */
   int kicked;                     /* efd was written for the current job */
+  int cls;                        /* TL__POOL_WORK/WAIT: class of the running job */
   struct tl__job *job;            /* running job */
   struct worker *inext, *iprev;   /* idle stack (top = P.idle) */
   struct worker *anext, *aprev;   /* every worker, for fork */
@@ -49,11 +64,14 @@ struct worker {
 static struct {
   pthread_mutex_t lock;
   int started;
-  struct tl__job *head, *tail;    /* FIFO of queued jobs */
-  unsigned queued;
+  struct fifo {
+    struct tl__job *head, *tail;
+    unsigned n;
+  } q[2];                         /* queued jobs, by class */
   struct worker *idle;            /* top of the idle stack */
   struct worker *all;
   unsigned nidle, nthreads, nbusy;
+  unsigned nbusy_work;            /* workers running a TL__POOL_WORK job */
   unsigned npending;              /* woken or starting workers not yet looking at the queue */
   unsigned min_threads, max_threads;
   unsigned keepalive_ms;
@@ -85,8 +103,8 @@ void tl__pool_atfork_child(void) {
     w = next;
   }
   P.all = P.idle = NULL;
-  P.head = P.tail = NULL;
-  P.queued = P.nidle = P.nthreads = P.nbusy = P.npending = 0;
+  memset(P.q, 0, sizeof P.q);
+  P.nidle = P.nthreads = P.nbusy = P.nbusy_work = P.npending = 0;
   atomic_store(&P.wakers, 0);
   /* Re-read the environment on the next use: a test harness or a server
    * may fork first and configure the child. */
@@ -136,17 +154,45 @@ static void start_locked(void) {
   P.started = 1;
 }
 
-static struct tl__job *pop_locked(void) {
-  struct tl__job *j = P.head;
+static struct tl__job *fifo_pop(struct fifo *f) {
+  struct tl__job *j = f->head;
   if (!j)
     return NULL;
-  P.head = j->next;
-  if (P.head)
-    P.head->worker = NULL;
+  f->head = j->next;
+  if (f->head)
+    f->head->worker = NULL;
   else
-    P.tail = NULL;
-  P.queued--;
+    f->tail = NULL;
+  f->n--;
   return j;
+}
+
+/* Can a work job start now (a worker running one would not exceed max)? */
+static int work_slot_free(void) { return P.nbusy_work < P.max_threads; }
+
+/* Jobs that could start right now if there were workers for them. */
+static unsigned startable_locked(void) {
+  unsigned slots = P.max_threads > P.nbusy_work ? P.max_threads - P.nbusy_work : 0;
+  unsigned work = P.q[TL__POOL_WORK].n < slots ? P.q[TL__POOL_WORK].n : slots;
+  return P.q[TL__POOL_WAIT].n + work;
+}
+
+/* The next job for a worker that last ran a job of class prefer (-1: none);
+ * *cls gets the class of the job returned.  See the rule at the top. */
+static struct tl__job *pop_locked(int prefer, int *cls) {
+  if (prefer == TL__POOL_WORK && P.q[TL__POOL_WORK].head) {
+    *cls = TL__POOL_WORK;          /* our slot passes to it */
+    return fifo_pop(&P.q[TL__POOL_WORK]);
+  }
+  if (P.q[TL__POOL_WAIT].head) {
+    *cls = TL__POOL_WAIT;
+    return fifo_pop(&P.q[TL__POOL_WAIT]);
+  }
+  if (P.q[TL__POOL_WORK].head && work_slot_free()) {
+    *cls = TL__POOL_WORK;
+    return fifo_pop(&P.q[TL__POOL_WORK]);
+  }
+  return NULL;
 }
 
 static void idle_push(struct worker *w) {
@@ -190,12 +236,15 @@ static void deadline_after(struct timespec *ts, unsigned ms) {
 }
 
 /* Marks the job running on w; under the lock. */
-static void run_locked(struct worker *w, struct tl__job *j) {
+static void run_locked(struct worker *w, struct tl__job *j, int cls) {
   j->state = TL__JOB_RUNNING;
   j->worker = w;
   w->job = j;
+  w->cls = cls;
   w->state = W_BUSY;
   P.nbusy++;
+  if (cls == TL__POOL_WORK)
+    P.nbusy_work++;
 }
 
 static void *worker_main(void *arg) {
@@ -204,7 +253,8 @@ static void *worker_main(void *arg) {
   pthread_mutex_lock(&P.lock);
   P.npending--;
   for (;;) {
-    struct tl__job *j = pop_locked();
+    int cls;
+    struct tl__job *j = pop_locked(-1, &cls);
     if (!j) {
       /* Nothing to do: wait on the idle stack.  Above the warm minimum the
        * wait has a deadline, and a worker still idle then retires. */
@@ -222,7 +272,7 @@ static void *worker_main(void *arg) {
       }
       if (w->state == W_IDLE) {
         idle_remove(w);
-        if (P.nthreads > P.min_threads && !P.head &&
+        if (P.nthreads > P.min_threads && !startable_locked() &&
             atomic_load_explicit(&P.wakers, memory_order_acquire) == 0)
           break;                       /* retire */
         continue;                      /* stay warm, or take the new job */
@@ -232,7 +282,7 @@ static void *worker_main(void *arg) {
       continue;
     }
 
-    run_locked(w, j);
+    run_locked(w, j, cls);
     pthread_mutex_unlock(&P.lock);
     for (;;) {
       j->work(j);
@@ -241,13 +291,15 @@ static void *worker_main(void *arg) {
       j->worker = NULL;
       w->job = NULL;
       P.nbusy--;
+      if (cls == TL__POOL_WORK)
+        P.nbusy_work--;
       P.completed++;
       struct tl__job *next = NULL;
       int kicked = w->kicked;
       /* A cancel that kicked the eventfd for the job just finished must not
        * be seen by the next one's wait: drain it before taking a job. */
-      if (!kicked && (next = pop_locked()) != NULL)
-        run_locked(w, next);
+      if (!kicked && (next = pop_locked(cls, &cls)) != NULL)
+        run_locked(w, next, cls);
       pthread_mutex_unlock(&P.lock);
 
       /* From here on the job belongs to its loop. */
@@ -259,8 +311,8 @@ static void *worker_main(void *arg) {
         (void)n;
         pthread_mutex_lock(&P.lock);
         w->kicked = 0;
-        if ((next = pop_locked()) != NULL)
-          run_locked(w, next);
+        if ((next = pop_locked(cls, &cls)) != NULL)
+          run_locked(w, next, cls);
         pthread_mutex_unlock(&P.lock);
       }
       if (!next)
@@ -351,7 +403,7 @@ enum { WAKE_MAX = 16 };
 static unsigned dispatch_locked(struct worker **wake, unsigned *nwake) {
   unsigned spawn_n = 0;
   *nwake = 0;
-  while (P.queued > P.npending) {
+  while (startable_locked() > P.npending) {
     struct worker *w = P.idle;
     if (w) {
       idle_remove(w);
@@ -361,12 +413,11 @@ static unsigned dispatch_locked(struct worker **wake, unsigned *nwake) {
         wake[(*nwake)++] = w;
       else
         pthread_cond_signal(&w->cond);
-    } else if (P.nthreads < P.max_threads) {
+    } else {
+      /* startable_locked() already keeps work jobs within the bound. */
       P.nthreads++;
       P.npending++;
       spawn_n++;
-    } else {
-      break;     /* saturated: the jobs wait for a busy worker */
     }
   }
   if (*nwake)
@@ -376,45 +427,82 @@ static unsigned dispatch_locked(struct worker **wake, unsigned *nwake) {
 
 /* Unlinks a queued job; under the lock. */
 static void unlink_locked(struct tl__job *j) {
+  struct fifo *f = &P.q[j->state == TL__JOB_QUEUED_WAIT ? TL__POOL_WAIT : TL__POOL_WORK];
   struct tl__job *prev = j->worker;
   if (prev)
     prev->next = j->next;
   else
-    P.head = j->next;
+    f->head = j->next;
   if (j->next)
     j->next->worker = prev;
   else
-    P.tail = prev;
+    f->tail = prev;
   j->next = NULL;
   j->worker = NULL;
   j->state = TL__JOB_IDLE;
-  P.queued--;
+  f->n--;
 }
 
-int tl__pool_submit_batch(struct tl__job *head, struct tl__job *tail, unsigned n) {
-  if (!head || !n)
-    return 0;
-  /* Link the batch outside the lock; only its ends touch shared state. */
+/* Links a list for its FIFO, outside the lock. */
+static void list_prep(struct tl__pool_list *l, int state) {
   struct tl__job *prev = NULL;
-  for (struct tl__job *j = head; ; j = j->next) {
-    j->state = TL__JOB_QUEUED;
+  for (struct tl__job *j = l->head; ; j = j->next) {
+    j->state = state;
     j->cancelled = 0;
     j->worker = prev;
     prev = j;
-    if (j == tail)
+    if (j == l->tail)
       break;
   }
-  tail->next = NULL;
+  l->tail->next = NULL;
+}
+
+/* Under the lock. */
+static void list_append(struct fifo *f, struct tl__pool_list *l) {
+  l->head->worker = f->tail;
+  if (f->tail)
+    f->tail->next = l->head;
+  else
+    f->head = l->head;
+  f->tail = l->tail;
+  f->n += l->n;
+}
+
+/* Under the lock: takes back whatever of l is still queued, and leaves l
+ * linked head to tail again for the caller to walk. */
+static void list_unqueue(struct tl__pool_list *l) {
+  struct tl__job *last = NULL;
+  for (struct tl__job *j = l->head, *next; j; j = next) {
+    next = j == l->tail ? NULL : j->next;
+    if (j->state == TL__JOB_QUEUED || j->state == TL__JOB_QUEUED_WAIT)
+      unlink_locked(j);
+    if (last)
+      last->next = j;
+    last = j;
+  }
+  if (last)
+    last->next = NULL;
+}
+
+int tl__pool_submit_lists(struct tl__pool_list *work, struct tl__pool_list *wait) {
+  if (work && (!work->head || !work->n))
+    work = NULL;
+  if (wait && (!wait->head || !wait->n))
+    wait = NULL;
+  if (!work && !wait)
+    return 0;
+  /* Link the lists outside the lock; only their ends touch shared state. */
+  if (work)
+    list_prep(work, TL__JOB_QUEUED);
+  if (wait)
+    list_prep(wait, TL__JOB_QUEUED_WAIT);
 
   pthread_mutex_lock(&P.lock);
   start_locked();
-  head->worker = P.tail;
-  if (P.tail)
-    P.tail->next = head;
-  else
-    P.head = head;
-  P.tail = tail;
-  P.queued += n;
+  if (work)
+    list_append(&P.q[TL__POOL_WORK], work);
+  if (wait)
+    list_append(&P.q[TL__POOL_WAIT], wait);
   struct worker *wake[WAKE_MAX];
   unsigned nwake;
   unsigned spawn_n = dispatch_locked(wake, &nwake);
@@ -437,13 +525,12 @@ int tl__pool_submit_batch(struct tl__job *head, struct tl__job *tail, unsigned n
     P.npending -= left;
     P.spawn_failures++;
     if (P.nthreads == 0) {
-      /* Nothing can run them: hand the batch back, nothing is lost.  The
+      /* Nothing can run them: hand the lists back, nothing is lost.  The
        * jobs are still queued (no thread ever existed to take them). */
-      for (struct tl__job *j = head, *next; j; j = next) {
-        next = j == tail ? NULL : j->next;
-        if (j->state == TL__JOB_QUEUED)
-          unlink_locked(j);
-      }
+      if (work)
+        list_unqueue(work);
+      if (wait)
+        list_unqueue(wait);
       pthread_mutex_unlock(&P.lock);
       return err;
     }
@@ -451,6 +538,11 @@ int tl__pool_submit_batch(struct tl__job *head, struct tl__job *tail, unsigned n
     break;
   }
   return 0;
+}
+
+int tl__pool_submit_batch(struct tl__job *head, struct tl__job *tail, unsigned n) {
+  struct tl__pool_list l = { head, tail, n };
+  return tl__pool_submit_lists(&l, NULL);
 }
 
 int tl__pool_submit(struct tl__job *job) {
@@ -463,6 +555,7 @@ int tl__pool_cancel(struct tl__job *job) {
   pthread_mutex_lock(&P.lock);
   switch (job->state) {
   case TL__JOB_QUEUED:
+  case TL__JOB_QUEUED_WAIT:
     unlink_locked(job);
     r = 1;
     break;
@@ -529,7 +622,7 @@ void tl_pool_stats(struct tl_pool_stats *st) {
   st->threads = P.nthreads;
   st->busy = P.nbusy;
   st->idle = P.nidle;
-  st->queued = P.queued;
+  st->queued = P.q[TL__POOL_WORK].n + P.q[TL__POOL_WAIT].n;
   st->max_threads = P.max_threads;
   st->completed = P.completed;
   st->spawn_failures = P.spawn_failures;

@@ -6,23 +6,48 @@
  * job->work() on a worker; the worker then hands it back to its loop with
  * tl__base_post(job->base, job), and job->done() runs on the loop thread.
  *
- * Threads: grows on demand up to TRILOOP_THREADS_MAX (default 256), keeps
- * TRILOOP_THREADS warm (default 2 x cores), retires idle workers after a
- * keep-alive.  A job that waits for an fd (tl__pool_wait) can be
- * interrupted by tl__pool_cancel: every worker has its own eventfd that the
- * wait polls beside the fd.
+ * Two classes of jobs:
+ *  - work jobs (TL__POOL_WORK: ops, file I/O, anything tl__pool_submit and
+ *    tl__pool_submit_batch queue): at most TRILOOP_THREADS_MAX (default 256)
+ *    run at once; more wait in the queue for a running one to finish.
+ *  - wait jobs (TL__POOL_WAIT: the threadpool backend's readiness waits,
+ *    one per fd with interest): never queue behind the bound, a thread is
+ *    started for each one no idle worker takes.  They are bounded by the
+ *    number of watched fds, not by TRILOOP_THREADS_MAX: with the bound
+ *    shared, max quiet fds would hold every worker and starve the other
+ *    watchers and every file op forever.  The bound still keeps work jobs
+ *    from growing the pool without limit, and no wait job holds a work slot,
+ *    so file ops cannot be starved by watchers either.
+ * So the pool has at most TRILOOP_THREADS_MAX + (wait jobs in it) threads
+ * busy.  It keeps TRILOOP_THREADS warm (default 2 x cores) and retires idle
+ * workers after a keep-alive.  A job that waits for an fd (tl__pool_wait)
+ * can be interrupted by tl__pool_cancel: every worker has its own eventfd
+ * that the wait polls beside the fd (so each blocked wait costs a thread and
+ * one fd).
  */
 #ifndef TL_POOL_H
 #define TL_POOL_H
 
 #include "triloop.h"
 
-enum { TL__JOB_IDLE = 0, TL__JOB_QUEUED, TL__JOB_RUNNING, TL__JOB_DONE };
+/* job->state; QUEUED_WAIT is a queued wait job. */
+enum { TL__JOB_IDLE = 0, TL__JOB_QUEUED, TL__JOB_RUNNING, TL__JOB_DONE, TL__JOB_QUEUED_WAIT };
+enum { TL__POOL_WORK = 0, TL__POOL_WAIT = 1 };
 
-/* Queues a job.  0, or -errno when no worker exists and none can start. */
+/* Queues a work job.  0, or -errno when no worker exists and none can start. */
 int tl__pool_submit(struct tl__job *job);
-/* Queues a batch (linked through ->next) under one lock. */
+/* Queues a batch of work jobs (linked through ->next) under one lock. */
 int tl__pool_submit_batch(struct tl__job *head, struct tl__job *tail, unsigned n);
+
+/* A list of jobs linked through ->next, head to tail, n of them. */
+struct tl__pool_list {
+  struct tl__job *head, *tail;
+  unsigned n;
+};
+/* Queues work jobs and wait jobs (either may be NULL or empty) under one
+ * lock.  0, or -errno when no worker exists and none can start: then no job
+ * of either list is queued. */
+int tl__pool_submit_lists(struct tl__pool_list *work, struct tl__pool_list *wait);
 
 /*
  * Cancels a job.  Returns 1 if it was still queued: it is removed and will
