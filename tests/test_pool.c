@@ -286,6 +286,72 @@ START_TEST(pool_saturated_queues_and_reports_it) {
 }
 END_TEST
 
+/* Wait jobs (readiness waits) do not count against TRILOOP_THREADS_MAX: more
+ * quiet waits than the bound still leave room for work jobs, and work jobs
+ * keep their bound. */
+START_TEST(pool_wait_jobs_do_not_hold_work_slots) {
+  enum { NW = 6 };
+  setenv("TRILOOP_THREADS_MAX", "2", 1);
+  setenv("TRILOOP_THREADS", "1", 1);
+  base_up();
+  int p[2], q[2];
+  ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+  ck_assert_int_eq(pipe2(q, O_CLOEXEC), 0);
+  static struct tjob waits[NW], work[3], quick;
+  ndone = 0;
+  for (int i = 0; i < NW; i++) {
+    tjob_init(&waits[i], p[0], -1);
+    waits[i].job.next = i + 1 < NW ? &waits[i + 1].job : NULL;
+  }
+  struct tl__pool_list wl = { &waits[0].job, &waits[NW - 1].job, NW };
+  ck_assert_int_eq(tl__pool_submit_lists(NULL, &wl), 0);
+  WAIT_FOR(stats().busy == NW, 10);
+  ck_assert_uint_eq(stats().queued, 0);
+  /* Work jobs that block: two run (the bound), the third queues. */
+  for (int i = 0; i < 3; i++) {
+    tjob_init(&work[i], q[0], -1);
+    ck_assert_int_eq(tl__pool_submit(&work[i].job), 0);
+  }
+  WAIT_FOR(stats().busy == NW + 2, 10);
+  struct tl_pool_stats st = stats();
+  ck_assert_uint_eq(st.queued, 1);
+  ck_assert_uint_eq(st.threads, NW + 2);
+  /* A wait job submitted now still gets a thread of its own. */
+  struct tjob extra;
+  tjob_init(&extra, p[0], -1);
+  struct tl__pool_list one = { &extra.job, &extra.job, 1 };
+  ck_assert_int_eq(tl__pool_submit_lists(NULL, &one), 0);
+  WAIT_FOR(stats().busy == NW + 3, 10);
+  ck_assert_uint_eq(stats().queued, 1);
+  /* Freeing work slots runs the queued work job and a quick one. */
+  ck_assert_int_eq(tl__pool_cancel(&work[0].job), 0);
+  tjob_init(&quick, -1, 0);
+  ck_assert_int_eq(tl__pool_submit(&quick.job), 0);
+  ck_assert_int_eq(tl__pool_cancel(&work[1].job), 0);
+  double end = now() + 10;
+  while (!quick.done && now() < end)
+    base_pump(100);
+  ck_assert_int_eq(quick.done, 1);
+  ck_assert_int_eq(work[0].wait_res, -ECANCELED);
+  WAIT_FOR(stats().queued == 0, 10);
+  /* The waits see their fd; the last work job its own. */
+  ck_assert_int_eq(write(p[1], "x", 1), 1);
+  ck_assert_int_eq(write(q[1], "x", 1), 1);
+  end = now() + 10;
+  while (ndone < NW + 5 && now() < end)
+    base_pump(100);
+  ck_assert_int_eq(ndone, NW + 5);
+  for (int i = 0; i < NW; i++)
+    ck_assert(waits[i].wait_res & POLLIN);
+  ck_assert(extra.wait_res & POLLIN);
+  ck_assert(work[2].wait_res & POLLIN);
+  close(p[0]);
+  close(p[1]);
+  close(q[0]);
+  close(q[1]);
+}
+END_TEST
+
 /* No thread can start (RLIMIT_NPROC 0 for an unprivileged user): the submit
  * fails and hands the job back. */
 START_TEST(pool_spawn_failure_with_no_worker_returns_the_error) {
@@ -635,6 +701,69 @@ START_TEST(tp_file_read_and_tcp_connect_accept) {
 }
 END_TEST
 
+static void drain_stop_cb(tl_loop *loop, tl_io *w, unsigned revents) {
+  char c;
+  io_calls++;
+  io_last = revents;
+  ck_assert_int_eq(read(w->fd, &c, 1), 1);
+  ck_assert_int_eq(tl_io_stop(loop, w), 0);
+}
+
+/* More quiet watched fds than TRILOOP_THREADS_MAX: every one that becomes
+ * readable is still reported, and a file op still runs meanwhile. */
+START_TEST(tp_watchers_beyond_max_threads_all_fire) {
+  enum { N = 40 };
+  setenv("TRILOOP_THREADS_MAX", "4", 1);
+  setenv("TRILOOP_THREADS", "1", 1);
+  if (raise_nofile(4 * N + 64) < 4 * N + 64) {
+    printf("SKIP tp_watchers_beyond_max_threads: RLIMIT_NOFILE too low\n");
+    return;
+  }
+  tl_loop *loop = tp_loop();
+  static int p[N][2];
+  static tl_io io[N];
+  io_calls = 0;
+  for (int i = 0; i < N; i++) {
+    ck_assert_int_eq(pipe2(p[i], O_CLOEXEC), 0);
+    tl_io_init(&io[i], drain_stop_cb, p[i][0], TL_READ);
+    ck_assert_int_eq(tl_io_start(loop, &io[i]), 0);
+  }
+  tl_run(loop, TL_RUN_NOWAIT);              /* every watcher is armed, all quiet */
+  WAIT_FOR(stats().busy >= N, 10);
+  /* A file read is not stuck behind the waits. */
+  char path[] = "/tmp/triloop-pool-XXXXXX";
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  unlink(path);
+  ck_assert_int_eq(pwrite(fd, "abcd", 4, 0), 4);
+  tl_op op;
+  struct res r = { 0 };
+  char buf[4];
+  memset(&op, 0, sizeof op);
+  op.data = &r;
+  ck_assert_int_eq(tl_read(loop, &op, fd, buf, 4, 0, op_cb), 0);
+  run_until(loop, &r.calls, 1, 10);
+  ck_assert_int_eq(r.res, 4);
+  close(fd);
+  /* Every other pipe becomes readable: the callback drains it and stops. */
+  ck_assert_int_eq(io_calls, 0);
+  for (int i = 0; i < N; i += 2)
+    ck_assert_int_eq(write(p[i][1], "x", 1), 1);
+  run_until(loop, &io_calls, N / 2, 10);
+  for (int i = 0; i < N; i++)
+    ck_assert_int_eq(tl_is_active(&io[i]), i % 2);
+  printf("threadpool: %d quiet watchers with TRILOOP_THREADS_MAX=4: %u threads\n",
+         N, stats().threads);
+  for (int i = 1; i < N; i += 2)
+    ck_assert_int_eq(tl_io_stop(loop, &io[i]), 0);
+  ck_assert_int_eq(tl_loop_destroy(loop), 0);
+  for (int i = 0; i < N; i++) {
+    close(p[i][0]);
+    close(p[i][1]);
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("pool");
   TCase *tc = tcase_create("pool");
@@ -644,6 +773,7 @@ int main(void) {
   tcase_add_test(tc, pool_wait_reports_readiness);
   tcase_add_test(tc, pool_grows_then_retires_idle_workers_after_keepalive);
   tcase_add_test(tc, pool_saturated_queues_and_reports_it);
+  tcase_add_test(tc, pool_wait_jobs_do_not_hold_work_slots);
   tcase_add_test(tc, pool_spawn_failure_with_no_worker_returns_the_error);
   tcase_add_test(tc, pool_child_after_fork_forgets_parent_workers);
   suite_add_tcase(s, tc);
@@ -654,6 +784,7 @@ int main(void) {
   tcase_add_test(tp, tp_destroy_with_blocked_workers_returns);
   tcase_add_test(tp, tp_io_watcher_is_level_triggered_and_stops);
   tcase_add_test(tp, tp_file_read_and_tcp_connect_accept);
+  tcase_add_test(tp, tp_watchers_beyond_max_threads_all_fire);
   suite_add_tcase(s, tp);
   SRunner *sr = srunner_create(s);
   /* Every case needs a process of its own (the pool is process-global). */
