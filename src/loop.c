@@ -448,7 +448,16 @@ int tl_io_stop(tl_loop *loop, tl_io *w) {
   if (!w->active)
     return pending ? 0 : -EALREADY;
   io_unlink(loop, w);
-  fd_change(loop, w->fd);
+  struct fdent *e = &loop->fds[w->fd];
+  if (!e->head && e->registered) {
+    /* Last watcher gone: tell the backend now (epoll defers the syscall,
+     * io_uring must drop its poll, which pins the file).  A watcher started
+     * later on this fd number, maybe a new file by then, registers afresh. */
+    loop->base.be->modify(&loop->base, w->fd, e->registered, 0);
+    e->registered = 0;
+  } else {
+    fd_change(loop, w->fd);
+  }
   stop_common(loop, (tl_watcher *)w);
   return 0;
 }
