@@ -129,13 +129,13 @@ static const int op_opcode[TL_OP__COUNT] = {
 };
 
 /* "1", "yes", "on": a switch-off variable is set. */
-static int env_on(const char *name) {
-  const char *v = tl__getenv(name);
+static int env_on(struct tl__base *b, const char *name) {
+  const char *v = tl__base_getenv(b, name);
   return v && (*v == '1' || *v == 'y' || *v == 'Y' || !strcmp(v, "on"));
 }
 
-static long env_long(const char *name, long dflt, long lo, long hi) {
-  const char *v = tl__getenv(name);
+static long env_long(struct tl__base *b, const char *name, long dflt, long lo, long hi) {
+  const char *v = tl__base_getenv(b, name);
   if (!v || !*v)
     return dflt;
   char *end;
@@ -147,8 +147,8 @@ static long env_long(const char *name, long dflt, long lo, long hi) {
 
 /* TRILOOP_URING_POOL_OPS=recv,send (or "all"): ops kept off the ring, the
  * per-opcode switch-off for kernels with a bug behind one opcode. */
-static void env_pool_ops(struct uring *u) {
-  const char *v = tl__getenv("TRILOOP_URING_POOL_OPS");
+static void env_pool_ops(struct tl__base *b, struct uring *u) {
+  const char *v = tl__base_getenv(b, "TRILOOP_URING_POOL_OPS");
   if (!v)
     return;
   while (*v) {
@@ -981,15 +981,15 @@ static int uring_init(struct tl__base *b) {
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   if (cores < 1)
     cores = 1;
-  u->entries = (unsigned)env_long("TRILOOP_URING_ENTRIES", 256, 1, 32768);
-  u->no_defer = env_on("TRILOOP_URING_NO_DEFER");
-  u->no_coop = env_on("TRILOOP_URING_NO_COOP");
-  u->no_single = env_on("TRILOOP_URING_NO_SINGLE_ISSUER");
-  u->no_regring = env_on("TRILOOP_URING_NO_REGISTER_RING");
-  u->iowq_max = env_long("TRILOOP_URING_IOWQ_MAX", cores * 4, 0, 1 << 20);
+  u->entries = (unsigned)env_long(b, "TRILOOP_URING_ENTRIES", 256, 1, 32768);
+  u->no_defer = env_on(b, "TRILOOP_URING_NO_DEFER");
+  u->no_coop = env_on(b, "TRILOOP_URING_NO_COOP");
+  u->no_single = env_on(b, "TRILOOP_URING_NO_SINGLE_ISSUER");
+  u->no_regring = env_on(b, "TRILOOP_URING_NO_REGISTER_RING");
+  u->iowq_max = env_long(b, "TRILOOP_URING_IOWQ_MAX", cores * 4, 0, 1 << 20);
   for (int t = 1; t < TL_OP__COUNT; t++)
     u->wish[t] = 1;
-  env_pool_ops(u);
+  env_pool_ops(b, u);
 
   int r = ring_setup(b, u);
   if (r < 0) {
@@ -1085,4 +1085,5 @@ const struct tl__backend tl__backend_uring = {
   .submit = uring_submit,
   .cancel = uring_cancel,
   .fork = uring_fork,
+  .describe = tl__uring_describe,
 };

@@ -113,6 +113,11 @@ int tl_loop_destroy(tl_loop *loop);
 const char *tl_backend_name(const tl_loop *loop);
 enum tl_backend_id tl_backend(const tl_loop *loop);
 
+/* One line on how the loop's backend is set up (for uring: ring size and
+ * the setup flags the kernel accepted).  Returns the length written, as
+ * snprintf. */
+int tl_loop_describe(const tl_loop *loop, char *buf, size_t len);
+
 /* "uring|epoll|threadpool|auto" */
 const char *tl_backend_names(void);
 

@@ -51,6 +51,10 @@ const char *tl__getenv(const char *name) {
   return getenv(name);
 }
 
+const char *tl__base_getenv(const struct tl__base *b, const char *name) {
+  return b->flags & TL_FLAG_NOENV ? NULL : tl__getenv(name);
+}
+
 double tl__time(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -115,6 +119,7 @@ int tl__base_init(struct tl__base *b, unsigned flags) {
     snprintf(b->why, sizeof b->why, "bad loop flags 0x%x", flags);
     return -EINVAL;
   }
+  b->flags = flags;
   if (id == TL_BACKEND_AUTO && !(flags & TL_FLAG_NOENV)) {
     const char *env = tl__getenv("TRILOOP_BACKEND");
     if (env && *env) {
@@ -246,9 +251,11 @@ int tl_backend_probe(int id, char *why, size_t whylen) {
   struct tl__base b;
   memset(&b, 0, sizeof b);
   b.on_fd = NULL;
-  int r = tl__base_init(&b, (unsigned)id | TL_FLAG_NOENV);
+  /* An explicit id overrides TRILOOP_BACKEND; TRILOOP_URING_* still count,
+   * so the probe answers for the loops this environment would create. */
+  int r = tl__base_init(&b, (unsigned)id);
   if (why && whylen)
-    snprintf(why, whylen, "%s", r == 0 ? "works" : b.why);
+    snprintf(why, whylen, "%s", r == 0 ? (b.be->describe ? b.be->describe(&b) : "works") : b.why);
   if (r == 0)
     tl__base_destroy(&b);
   return r;

@@ -46,6 +46,8 @@ struct tl__backend {
   int (*cancel)(struct tl__base *b, tl_op *op);
   /* In a child after fork: rebuild kernel state, re-register every fd. */
   int (*fork)(struct tl__base *b);
+  /* Optional: one line on how the backend is set up (ring flags, ...). */
+  const char *(*describe)(struct tl__base *b);
 };
 
 extern const struct tl__backend tl__backend_uring;
@@ -72,6 +74,7 @@ struct tl__base {
   /* Counters (loop thread only). */
   uint64_t iterations, syscalls;
 
+  unsigned flags;               /* the loop's TL_FLAG_* */
   char why[160];                /* last backend setup failure, or auto's reason */
 };
 
@@ -113,5 +116,7 @@ double tl__time(void);
 
 /* Reading environment variables only when not setuid (AT_SECURE). */
 const char *tl__getenv(const char *name);
+/* The same for one loop: NULL also when it was created with TL_FLAG_NOENV. */
+const char *tl__base_getenv(const struct tl__base *b, const char *name);
 
 #endif

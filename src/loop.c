@@ -17,6 +17,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -265,6 +266,12 @@ int tl_loop_destroy(tl_loop *loop) {
 
 const char *tl_backend_name(const tl_loop *loop) { return loop->base.be->name; }
 enum tl_backend_id tl_backend(const tl_loop *loop) { return loop->base.be->id; }
+
+int tl_loop_describe(const tl_loop *loop, char *buf, size_t len) {
+  const struct tl__backend *be = loop->base.be;
+  struct tl__base *b = (struct tl__base *)&loop->base;
+  return snprintf(buf, len, "%s", be->describe ? be->describe(b) : be->name);
+}
 
 int tl_loop_fork(tl_loop *loop) {
   int r = tl__base_fork(&loop->base);

@@ -18,8 +18,9 @@ int main(int argc, char **argv) {
   char why[256];
   for (int id = TL_BACKEND_URING; id < TL_BACKEND_COUNT; id++) {
     int r = tl_backend_probe(id, why, sizeof why);
+    int plain = r == 0 && !strcmp(why, "works");
     printf("  %-10s %s%s%s\n", tl_backend_id_name(id), r == 0 ? "works" : "unavailable",
-           r == 0 ? "" : ": ", r == 0 ? "" : why);
+           plain ? "" : ": ", plain ? "" : why);
   }
   int a = tl_backend_auto(why, sizeof why);
   if (a < 0)
@@ -34,7 +35,10 @@ int main(int argc, char **argv) {
             env ? env : "(unset)", tl_strerror(r));
     return r == -EINVAL ? 2 : 1;
   }
-  printf("this environment (TRILOOP_BACKEND=%s): %s\n", env ? env : "unset", tl_backend_name(loop));
+  char desc[256];
+  tl_loop_describe(loop, desc, sizeof desc);
+  printf("this environment (TRILOOP_BACKEND=%s): %s: %s\n", env ? env : "unset",
+         tl_backend_name(loop), desc);
   tl_loop_destroy(loop);
   return 0;
 }
