@@ -42,6 +42,16 @@ build tsan CFLAGS="-O1 -g -fsanitize=thread" --disable-shared
 TSAN_OPTIONS=halt_on_error=1 TRILOOP_TEST_BACKENDS=threadpool,epoll \
   check tsan TESTS="tests/test_pool tests/test_ops"
 
+# Further stages (fault injection, fuzzing, soak, ...): one script each in
+# tests/ci/, run from the top directory with TOP and JOBS set; each builds
+# what it needs under build/<its name>/, bounds its own time, and exits
+# non-zero on failure.
+for stage in tests/ci/*.sh; do
+  [ -e "$stage" ] || continue
+  step "stage $(basename "$stage" .sh)"
+  TOP=$top JOBS=$jobs bash "$stage"
+done
+
 step "make distcheck"
 (cd build/plain && make -j"$jobs" distcheck >/dev/null)
 
