@@ -521,7 +521,7 @@ START_TEST(test_op_every_callback_runs_exactly_once) {
   static struct th_opres r[MANY_OPS];
   static char data[MANY_OPS][8], back[MANY_OPS][8];
   for (int k = 0; k < MANY_OPS; k++) {
-    snprintf(data[k], sizeof data[k], "%07d", k % 10000000);
+    snprintf(data[k], sizeof data[k], "%07u", (unsigned)k % 10000000u);
     th_op_prep(&op[k], &r[k]);
     ck_assert_int_eq(tl_write(loop, &op[k], fd, data[k], 8, 8 * k, th_op_cb), 0);
   }

@@ -14,7 +14,9 @@ trap 'rm -rf "$tmp"' EXIT
 fail=0
 ran=0
 for p in $progs; do
-  env -u LIBEV_FLAGS timeout "$EVT_TIMEOUT" "$dir/$p.libev" >"$tmp/$p.want" 2>"$tmp/$p.err"
+  # The oracle is libev itself: LeakSanitizer's findings there are libev's.
+  env -u LIBEV_FLAGS ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+    timeout "$EVT_TIMEOUT" "$dir/$p.libev" >"$tmp/$p.want" 2>"$tmp/$p.err"
   rc=$?
   if [ $rc -ne 0 ]; then
     echo "FAIL $p: the libev oracle exited $rc"; cat "$tmp/$p.err"; fail=1; continue
