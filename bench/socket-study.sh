@@ -18,7 +18,7 @@
 #     with rep=<1..N> added.  Keys always present: workload impl backend ops
 #     secs ops_per_s cpu_us_per_op rep.  workload is one of echo, stream,
 #     accept, timer_churn, io_churn, async, idle_iter, start_poll_stop.
-#     impl: triloop, raw-uring, raw-uring-plain, libev-epoll, libev-iouring,
+#     impl: triloop (completion ops), triloop-watch (tl_io readiness), raw-uring, raw-uring-plain, libev-epoll, libev-iouring,
 #     plain-recv (stream floor).  Echo lines add conns msg loops p50_us p99_us
 #     client_cpu_us_per_op syscalls_per_op iterations_per_op (server-side
 #     counters; "-" where the server has none); cpu_us_per_op is the server's.
@@ -76,7 +76,7 @@ if [ -z "$bin" ]; then
   here=$(cd "$(dirname "$0")" && pwd)
   if [ -x "$here/echo_client" ]; then bin=$here; else bin=./bench; fi
 fi
-for p in echo_client echo_server raw_uring_echo libev_echo stream accept_rate loop_overhead; do
+for p in echo_client echo_server echo_server_watch raw_uring_echo libev_echo stream accept_rate loop_overhead; do
   [ -x "$bin/$p" ] || die "missing $bin/$p: build first (make) or pass --bin <build>/bench"
 done
 
@@ -99,6 +99,7 @@ start_server() {
   : >"$tmp/server.err"
   case $impl in
     triloop) cmd=(env TRILOOP_BACKEND="$be" "$bin/echo_server" --loops "$loops") ;;
+    triloop-watch) cmd=(env TRILOOP_BACKEND="$be" "$bin/echo_server_watch") ;;
     raw-uring) cmd=("$bin/raw_uring_echo") ;;
     raw-uring-plain) cmd=("$bin/raw_uring_echo" --plain) ;;
     libev-epoll) cmd=("$bin/libev_echo" --backend epoll) ;;
@@ -179,6 +180,8 @@ if has echo; then
       for msg in $msg_list; do
         # Interleaved so that the machine's drift hits every impl alike.
         for be in $tl_backends; do echo_point matrix triloop "$be" "$conns" "$msg" 1 "$rep"; done
+        # Readiness style (tl_io + recv/send) on every backend.
+        for be in $tl_backends; do echo_point matrix triloop-watch "$be" "$conns" "$msg" 1 "$rep"; done
         for impl in raw-uring raw-uring-plain libev-epoll libev-iouring; do
           echo_point matrix "$impl" "" "$conns" "$msg" 1 "$rep"
         done

@@ -2,7 +2,8 @@
 # bench/local.mk.  Driven by bench/socket-study.sh.  Header-only helpers in
 # bench/sock_common.h, so the reference servers link nothing of ours.
 noinst_PROGRAMS += bench/echo_client bench/raw_uring_echo bench/libev_echo \
-	bench/echo_server bench/stream bench/accept_rate bench/loop_overhead
+	bench/echo_server bench/echo_server_watch bench/stream bench/accept_rate \
+	bench/loop_overhead
 
 # The load generator: plain epoll, the same for every server.
 bench_echo_client_SOURCES = bench/echo_client.c bench/sock_common.h
@@ -11,6 +12,10 @@ bench_echo_client_LDADD = -lm
 # Through triloop; backend from TRILOOP_BACKEND.
 bench_echo_server_SOURCES = bench/echo_server.c bench/sock_common.h
 bench_echo_server_LDADD = libtriloop.la -lpthread
+
+# The same protocol on triloop's readiness watchers (tl_io + recv/send).
+bench_echo_server_watch_SOURCES = bench/echo_server_watch.c bench/sock_common.h
+bench_echo_server_watch_LDADD = libtriloop.la
 
 bench_stream_SOURCES = bench/stream.c bench/sock_common.h
 bench_stream_LDADD = libtriloop.la
