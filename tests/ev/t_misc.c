@@ -57,7 +57,10 @@ int main(void) {
   ev_loop_destroy(0);   /* like free(0) */
 
   P("kqueue only: %d", ev_loop_new(EVBACKEND_KQUEUE) != 0);
-  P("epoll only: %s", ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV) ? "loop" : "none");
+  struct ev_loop *ep = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+  P("epoll only: %s", ep ? "loop" : "none");
+  if (ep)
+    ev_loop_destroy(ep);
 
   ev_cleanup dc;
   ev_cleanup_init(&dc, cleanup_cb); dc.data = "default";
