@@ -344,10 +344,12 @@ enum tl_op_type {
   TL_OP_READ, TL_OP_WRITE, TL_OP_READV, TL_OP_WRITEV,
   TL_OP_FSYNC, TL_OP_FDATASYNC, TL_OP_OPENAT, TL_OP_CLOSE,
   TL_OP_ACCEPT, TL_OP_CONNECT, TL_OP_RECV, TL_OP_SEND,
+  TL_OP_RECV_MULTISHOT,     /* tl_recv_multishot(): see below */
   TL_OP__COUNT
 };
 
 typedef struct tl_op tl_op;
+typedef struct tl_bufring tl_bufring;
 typedef void (*tl_op_cb)(tl_loop *loop, tl_op *op, int64_t result);
 
 /* Private: a unit of blocking work for the shared thread pool. */
@@ -374,6 +376,9 @@ struct tl_op {
     struct { struct sockaddr *addr; socklen_t *addrlen; int flags; } accept;
     struct { const struct sockaddr *addr; socklen_t addrlen; } connect;
     struct { void *buf; size_t len; int flags; } msg;               /* RECV/SEND */
+    /* RECV_MULTISHOT: ring and flags are the caller's; bid is the buffer
+     * of the current callback (tl_op_bufid); buf and len are private. */
+    struct { void *buf; size_t len; int flags; uint32_t bid; tl_bufring *ring; } ms;
   } u;
   /* private */
   struct tl_op *tl__next, *tl__prev;   /* loop's in-flight list */
@@ -382,15 +387,20 @@ struct tl_op {
   uint32_t tl__gen;
   int64_t tl__res;
   tl_loop *tl__loop;
-  struct tl__job tl__job;              /* thread-pool path */
+  union {
+    struct tl__job tl__job;            /* thread-pool path */
+    tl_io tl__io;                      /* emulated multishot: readiness */
+  };
 };
 
 /*
  * Submitting.  Offsets: off >= 0 is an absolute file offset; -1 uses and
  * advances the file position (as read(2)); sockets and pipes ignore it.
- * Sockets: the epoll backend sets O_NONBLOCK on the fd of an accept or
- * connect op (as tokio and libuv do); recv/send use MSG_DONTWAIT.  send adds
- * MSG_NOSIGNAL, so a closed peer gives -EPIPE, never SIGPIPE.
+ * Sockets and pipes: the epoll and threadpool backends set O_NONBLOCK on
+ * the fd of an accept, connect, read, write, readv or writev op on a
+ * non-regular file (as tokio and libuv do); recv/send use MSG_DONTWAIT and
+ * leave the fd's flags alone.  send adds MSG_NOSIGNAL, so a closed peer
+ * gives -EPIPE, never SIGPIPE.
  * Sync errors (nothing handed over): -EBADF (fd < 0), -EINVAL (NULL buffer
  * with len > 0, len > SSIZE_MAX or INT_MAX iovecs, bad type), -EBUSY (op
  * already in flight), -ESHUTDOWN (loop is being destroyed).
@@ -428,6 +438,72 @@ int tl_cancel_fd(tl_loop *loop, int fd);
 
 /* Is the op in flight (submitted, callback not yet started)? */
 int tl_op_in_flight(const tl_op *op);
+
+/* ------------------------------------------------------------------ */
+/* Multishot receive into a ring of provided buffers                   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * For servers that want the kernel to pick the buffer: one submit, a
+ * callback per message, no buffer tied up in a quiet connection.  On uring
+ * (kernel >= 6.0) this is a multishot RECV with a registered buffer ring:
+ * no syscall per message and no copy through a buffer of ours.  On every
+ * other backend (and older kernels) the loop emulates it with the same
+ * semantics: on readiness it takes a free buffer and receives into it.
+ *
+ * A tl_bufring owns nbufs buffers of bufsize bytes each (one page-aligned
+ * allocation).  Each buffer is in one of two hands: the loop's (free, or
+ * being received into) or the caller's (delivered by a callback, until
+ * tl_bufring_recycle() gives it back).  Several multishot ops, on several
+ * fds, may share one ring: that is the point, a buffer is only taken when
+ * data is there.
+ */
+
+/* Creates a ring of nbufs (a power of two, 1..32768) buffers of bufsize
+ * bytes (1..2^31-1) for loop.  Errors: -EINVAL (bad sizes, NULL args),
+ * -ENOMEM. */
+int tl_bufring_new(tl_loop *loop, tl_bufring **ringp, unsigned nbufs, size_t bufsize);
+
+/* Frees the ring and its buffers, including those still in the caller's
+ * hands.  -EBUSY while a multishot op is armed on it (from the final
+ * callback on it is not).  NULL ring: -EINVAL. */
+int tl_bufring_free(tl_loop *loop, tl_bufring *ring);
+
+/* Address of buffer bid (NULL for a bid out of range). */
+void *tl_bufring_buf(const tl_bufring *ring, unsigned bid);
+size_t tl_bufring_bufsize(const tl_bufring *ring);
+/* Buffers in the loop's hands right now (free to receive into). */
+unsigned tl_bufring_avail(const tl_bufring *ring);
+
+/* Gives buffer bid back to the loop, from a callback or any time later on
+ * the loop's thread.  -EINVAL for a bid out of range, -EALREADY for a
+ * buffer that is not in the caller's hands. */
+int tl_bufring_recycle(tl_bufring *ring, unsigned bid);
+
+/*
+ * Arms a multishot receive on socket fd into ring's buffers.  The callback
+ * runs once per message while the op stays armed:
+ *   result > 0   result bytes are in tl_bufring_buf(ring, tl_op_bufid(op));
+ *                that buffer is the caller's until tl_bufring_recycle().
+ *                The op is still in flight (tl_op_in_flight() is 1): do not
+ *                resubmit or free it.
+ *   result <= 0  the final callback, exactly once: 0 at EOF, -ECANCELED
+ *                after tl_op_cancel()/tl_close()/tl_loop_destroy(),
+ *                -ENOBUFS when the op went to take its next buffer and
+ *                every buffer was in the caller's hands (it is not
+ *                re-armed by itself: recycling is the caller's pace), or
+ *                the recv error.  No buffer comes
+ *                with it, and the op is the caller's again (rearm it with
+ *                another tl_recv_multishot() after recycling buffers).
+ * Every data callback comes before the final one.  flags: recv(2) flags
+ * (MSG_DONTWAIT is implied).  Sync errors (nothing armed): -EBADF,
+ * -EINVAL (NULL ring or cb, a ring of another loop), -ENOBUFS (no buffer
+ * free right now), -EBUSY (op in flight), -ESHUTDOWN.
+ */
+int tl_recv_multishot(tl_loop *loop, tl_op *op, int fd, tl_bufring *ring, int flags, tl_op_cb cb);
+
+/* In a data callback of a multishot op: the buffer id it delivered. */
+unsigned tl_op_bufid(const tl_op *op);
 
 /* ------------------------------------------------------------------ */
 /* The shared blocking pool (epoll file ops, threadpool backend)       */
