@@ -34,7 +34,7 @@ bench_libuv_read_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS)
 bench_libuv_read_LDADD = $(BENCH_LIBS) $(LIBUV_LIBS)
 endif
 
-dist_noinst_SCRIPTS += bench/run-study
+dist_noinst_SCRIPTS += bench/run-study bench/test-options.sh
 EXTRA_DIST += bench/report.py bench/README.md
 
 # Socket and loop-overhead programs (the other half of the study).
