@@ -15,3 +15,27 @@ libtriloop_la_LDFLAGS = -version-info 0:0:0 -export-symbols-regex '^tl_[a-z]'
 bin_PROGRAMS += triloop-info
 triloop_info_SOURCES = src/triloop-info.c
 triloop_info_LDADD = libtriloop.la
+
+# ---- fault injection (issue 7; block maintained by the fault-injection
+# work, see src/fault.c).  ./configure --enable-fault-injection links
+# libtriloop.so with GNU ld --wrap for every syscall and liburing entry point
+# the library calls, so only the library's own calls reach src/fault.c (the
+# test programs' and libtriloop-ev's are untouched).  Needs the shared
+# library (the default).  The test API (src/fault.h) is exported in this
+# build only: their names (tl_fault_*) match the export regex above; libtool
+# takes a single -export-symbols-regex.
+if FAULT_INJECTION
+FAULT_WRAP = -Wl,--wrap=read -Wl,--wrap=write -Wl,--wrap=pread \
+	-Wl,--wrap=pwrite -Wl,--wrap=readv -Wl,--wrap=writev -Wl,--wrap=preadv \
+	-Wl,--wrap=pwritev -Wl,--wrap=recv -Wl,--wrap=send -Wl,--wrap=accept4 \
+	-Wl,--wrap=connect -Wl,--wrap=openat -Wl,--wrap=close -Wl,--wrap=fsync \
+	-Wl,--wrap=fdatasync -Wl,--wrap=poll -Wl,--wrap=eventfd \
+	-Wl,--wrap=epoll_create1 -Wl,--wrap=epoll_ctl -Wl,--wrap=epoll_wait \
+	-Wl,--wrap=pthread_create -Wl,--wrap=calloc -Wl,--wrap=realloc \
+	-Wl,--wrap=io_uring_queue_init_params -Wl,--wrap=io_uring_enter2 \
+	-Wl,--wrap=io_uring_register -Wl,--wrap=io_uring_register_ring_fd \
+	-Wl,--wrap=io_uring_register_iowq_max_workers \
+	-Wl,--wrap=io_uring_get_probe_ring
+libtriloop_la_SOURCES += src/fault.c src/fault.h
+libtriloop_la_LDFLAGS += $(FAULT_WRAP)
+endif
