@@ -20,8 +20,9 @@
  *                 abandoned poll (interest removed, fd closed and its number
  *                 reused) carries an old generation and is dropped
  *   TAG_INTERNAL  cancels, poll removals and updates, timeouts: ignored
- * We never use multishot requests or CQE skipping, so every SQE posts
- * exactly one CQE; that is what sqes_out counts.
+ * No CQE skipping; the one multishot request (tl_recv_multishot) posts
+ * CQEs with IORING_CQE_F_MORE until its last, so an SQE is out until a CQE
+ * without F_MORE: that is what sqes_out counts.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,6 +90,7 @@ struct uring {
   int iowq_ok;
   unsigned char wish[TL_OP__COUNT];   /* not switched off by the user */
   unsigned char native[TL_OP__COUNT]; /* wished and probed */
+  uint16_t next_group;             /* buffer group ids handed out so far */
   uint32_t epoch;                  /* += EPOCH_STEP by fork: older ops are dead */
   unsigned sqes_out;               /* SQEs filled whose CQE is not reaped */
   unsigned ops_out;                /* of those, ops */
@@ -117,6 +120,7 @@ static const char *const op_names[TL_OP__COUNT] = {
   [TL_OP_FDATASYNC] = "fdatasync", [TL_OP_OPENAT] = "openat",
   [TL_OP_CLOSE] = "close", [TL_OP_ACCEPT] = "accept",
   [TL_OP_CONNECT] = "connect", [TL_OP_RECV] = "recv", [TL_OP_SEND] = "send",
+  [TL_OP_RECV_MULTISHOT] = "recv_multishot",
 };
 
 static const int op_opcode[TL_OP__COUNT] = {
@@ -126,6 +130,7 @@ static const int op_opcode[TL_OP__COUNT] = {
   [TL_OP_OPENAT] = IORING_OP_OPENAT, [TL_OP_CLOSE] = IORING_OP_CLOSE,
   [TL_OP_ACCEPT] = IORING_OP_ACCEPT, [TL_OP_CONNECT] = IORING_OP_CONNECT,
   [TL_OP_RECV] = IORING_OP_RECV, [TL_OP_SEND] = IORING_OP_SEND,
+  [TL_OP_RECV_MULTISHOT] = IORING_OP_RECV,
 };
 
 /* "1", "yes", "on": a switch-off variable is set. */
@@ -324,6 +329,10 @@ static int ring_setup(struct tl__base *b, struct uring *u) {
       u->native[t] = u->wish[t] && (t == TL_OP_READV || t == TL_OP_WRITEV ||
                                     t == TL_OP_FSYNC || t == TL_OP_FDATASYNC);
   }
+  /* Multishot recv with provided buffer rings came in 6.0, together with
+   * SEND_ZC: the opcode is the cheapest version test there is. */
+  if (!probe || !io_uring_opcode_supported(probe, IORING_OP_SEND_ZC))
+    u->native[TL_OP_RECV_MULTISHOT] = 0;
   if (probe)
     io_uring_free_probe(probe);
   u->pid = getpid();
@@ -383,6 +392,7 @@ static int enter(struct tl__base *b, struct uring *u, unsigned submit,
 }
 
 static void reap(struct tl__base *b, struct uring *u);
+static void ms_ended(struct tl__base *b, struct uring *u, tl_op *op, int res, unsigned flags);
 static void op_finished(struct tl__base *b, struct uring *u, tl_op *op, int64_t res);
 
 /* An SQE to fill, flushing the SQ to the kernel when it is full (never
@@ -488,10 +498,22 @@ static void reap(struct tl__base *b, struct uring *u) {
       switch (ud & TAG_MASK) {
       case TAG_OP: {
         tl_op *op = (tl_op *)(uintptr_t)ud;
+        if (batch[i].flags & IORING_CQE_F_MORE) {
+          /* A message of a multishot recv; the op stays armed. */
+          if (!u->draining && (batch[i].flags & IORING_CQE_F_BUFFER)) {
+            u->reported++;
+            tl__base_op_more(b, op, batch[i].res,
+                             batch[i].flags >> IORING_CQE_BUFFER_SHIFT);
+          }
+          break;
+        }
         u->ops_out--;
         if (!u->draining) {
           u->reported++;
-          op_finished(b, u, op, batch[i].res);
+          if (op->type == TL_OP_RECV_MULTISHOT)
+            ms_ended(b, u, op, batch[i].res, batch[i].flags);
+          else
+            op_finished(b, u, op, batch[i].res);
         }
         break;
       }
@@ -739,6 +761,11 @@ static int ring_submit(struct tl__base *b, struct uring *u, tl_op *op) {
     io_uring_prep_send(sqe, op->fd, op->u.msg.buf, clamp_len(op->u.msg.len),
                        op->u.msg.flags | MSG_NOSIGNAL);
     break;
+  case TL_OP_RECV_MULTISHOT:
+    io_uring_prep_recv_multishot(sqe, op->fd, NULL, 0, op->u.ms.flags);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = op->u.ms.ring->group;
+    break;
   }
   io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op);
   u->ops_out++;
@@ -801,6 +828,80 @@ static void op_finished(struct tl__base *b, struct uring *u, tl_op *op, int64_t 
     }
   }
   tl__base_op_done(b, op, res);
+}
+
+/* The kernel ended a multishot recv.  It also does so without an error
+ * (a CQ overflow, or a message posted without F_MORE): then the message is
+ * delivered and the recv re-armed, unless it was being cancelled.  The
+ * caller's final callback only ever carries EOF or an error. */
+static void ms_ended(struct tl__base *b, struct uring *u, tl_op *op, int res, unsigned flags) {
+  if (res > 0) {
+    if (flags & IORING_CQE_F_BUFFER)
+      tl__base_op_more(b, op, res, flags >> IORING_CQE_BUFFER_SHIFT);
+    if (op->tl__gen & OP_COUNTED)
+      res = -ECANCELED;
+    else
+      res = ring_submit(b, u, op);
+    if (res == 0)
+      return;
+  }
+  op_finished(b, u, op, res);
+}
+
+/* Provided-buffer rings: the kernel's ring of buffer descriptors sits in
+ * its own page-aligned mapping, registered under a group id of ours. */
+static int uring_bufring_setup(struct tl__base *b, tl_bufring *r) {
+  struct uring *u = b->bstate;
+  if (!u->native[TL_OP_RECV_MULTISHOT] || u->pid != getpid())
+    return -EOPNOTSUPP;
+  size_t sz = r->nbufs * sizeof(struct io_uring_buf);
+  struct io_uring_buf_ring *br = mmap(NULL, sz, PROT_READ | PROT_WRITE,
+                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (br == MAP_FAILED)
+    return -ENOMEM;
+  io_uring_buf_ring_init(br);
+  int ret = -EEXIST;
+  /* Group ids are a 16-bit namespace per ring; skip any taken. */
+  for (unsigned tries = 0; tries < 65536 && ret == -EEXIST; tries++) {
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uint64_t)(uintptr_t)br;
+    reg.ring_entries = r->nbufs;
+    reg.bgid = u->next_group++;
+    b->syscalls++;
+    ret = io_uring_register_buf_ring(&u->ring, &reg, 0);
+    if (ret == 0)
+      r->group = reg.bgid;
+  }
+  if (ret < 0) {
+    munmap(br, sz);
+    return ret;
+  }
+  int mask = io_uring_buf_ring_mask(r->nbufs);
+  for (unsigned i = 0; i < r->nbufs; i++)
+    io_uring_buf_ring_add(br, r->mem + (size_t)i * r->bufsize, (unsigned)r->bufsize,
+                          (unsigned short)i, mask, (int)i);
+  io_uring_buf_ring_advance(br, (int)r->nbufs);
+  r->bstate = br;
+  return 0;
+}
+
+static void uring_bufring_free(struct tl__base *b, tl_bufring *r) {
+  struct uring *u = b->bstate;
+  if (u->pid == getpid()) {
+    b->syscalls++;
+    io_uring_unregister_buf_ring(&u->ring, r->group);
+  }
+  munmap(r->bstate, r->nbufs * sizeof(struct io_uring_buf));
+  r->bstate = NULL;
+}
+
+static void uring_bufring_recycle(struct tl__base *b, tl_bufring *r, unsigned bid) {
+  (void)b;
+  struct io_uring_buf_ring *br = r->bstate;
+  io_uring_buf_ring_add(br, r->mem + (size_t)bid * r->bufsize, (unsigned)r->bufsize,
+                        (unsigned short)bid, io_uring_buf_ring_mask(r->nbufs), 0);
+  io_uring_buf_ring_advance(br, 1);
 }
 
 static int uring_cancel(struct tl__base *b, tl_op *op) {
@@ -1086,4 +1187,7 @@ const struct tl__backend tl__backend_uring = {
   .cancel = uring_cancel,
   .fork = uring_fork,
   .describe = tl__uring_describe,
+  .bufring_setup = uring_bufring_setup,
+  .bufring_free = uring_bufring_free,
+  .bufring_recycle = uring_bufring_recycle,
 };

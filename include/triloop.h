@@ -465,13 +465,17 @@ int tl_op_in_flight(const tl_op *op);
 int tl_bufring_new(tl_loop *loop, tl_bufring **ringp, unsigned nbufs, size_t bufsize);
 
 /* Frees the ring and its buffers, including those still in the caller's
- * hands.  -EBUSY while a multishot op is armed on it (from the final
- * callback on it is not).  NULL ring: -EINVAL. */
+ * hands.  -EBUSY while a multishot op is armed on it (from its final
+ * callback on it is not).  -EINVAL for NULL or another loop's ring.
+ * tl_loop_destroy() frees the rings still alive after the last callback. */
 int tl_bufring_free(tl_loop *loop, tl_bufring *ring);
 
 /* Address of buffer bid (NULL for a bid out of range). */
 void *tl_bufring_buf(const tl_bufring *ring, unsigned bid);
 size_t tl_bufring_bufsize(const tl_bufring *ring);
+/* 1 if the kernel picks the buffers (uring with provided buffer rings,
+ * Linux >= 6.0), 0 if the loop emulates. */
+int tl_bufring_kernel(const tl_bufring *ring);
 /* Buffers in the loop's hands right now (free to receive into). */
 unsigned tl_bufring_avail(const tl_bufring *ring);
 

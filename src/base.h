@@ -48,6 +48,37 @@ struct tl__backend {
   int (*fork)(struct tl__base *b);
   /* Optional: one line on how the backend is set up (ring flags, ...). */
   const char *(*describe)(struct tl__base *b);
+  /* Optional, provided-buffer rings (tl_bufring).  bufring_setup returns 0
+   * when the backend takes the ring natively: every buffer starts in the
+   * kernel's hands, submit then gets TL_OP_RECV_MULTISHOT ops on it (each
+   * non-final completion through tl__base_op_more, the final one through
+   * tl__base_op_done with res <= 0), and bufring_recycle hands a buffer
+   * back.  Any error, or NULL: the front end emulates with plain
+   * TL_OP_RECV ops into buffers it picks. */
+  int (*bufring_setup)(struct tl__base *b, tl_bufring *r);
+  void (*bufring_free)(struct tl__base *b, tl_bufring *r);
+  void (*bufring_recycle)(struct tl__base *b, tl_bufring *r, unsigned bid);
+};
+
+/* A provided-buffer ring (include/triloop.h).  The front end owns the
+ * bookkeeping; a native backend keeps its kernel side in bstate. */
+struct tl_bufring {
+  struct tl__base *base;
+  tl_bufring *next, *prev;      /* the loop's rings (freed at destroy) */
+  unsigned char *mem;           /* nbufs * bufsize, page aligned */
+  size_t bufsize, memsize;
+  unsigned nbufs;
+  unsigned avail;               /* buffers in the loop's hands */
+  unsigned users;               /* multishot ops armed on it */
+  int native;                   /* the backend took it (bufring_setup) */
+  void *bstate;
+  uint16_t group;               /* the backend's buffer group id */
+  unsigned char *user;          /* per bid: 1 while in the caller's hands */
+  uint32_t *freelist;           /* emulation: stack of free bids */
+  unsigned nfree;
+  /* Per bid: a delivered message waiting for its callback, queued in
+   * order on the loop (next ring/bid). */
+  struct tl__msrec { tl_op *op; tl_bufring *nring; uint32_t nbid; int32_t len; } *rec;
 };
 
 extern const struct tl__backend tl__backend_uring;
@@ -70,6 +101,8 @@ struct tl__base {
   void (*on_fd)(struct tl__base *b, int fd, unsigned revents);
   void (*on_op)(struct tl__base *b, tl_op *op, int64_t res);
   void (*on_wake)(struct tl__base *b);  /* async/signal wake, may be NULL */
+  /* A multishot op delivered res bytes into buffer bid and stays armed. */
+  void (*on_more)(struct tl__base *b, tl_op *op, int64_t res, unsigned bid);
 
   /* Counters (loop thread only). */
   uint64_t iterations, syscalls;
@@ -90,6 +123,12 @@ void tl__base_fd_event(struct tl__base *b, int fd, unsigned revents);
 /* Backend side: an op finished with res. */
 static inline void tl__base_op_done(struct tl__base *b, tl_op *op, int64_t res) {
   b->on_op(b, op, res);
+}
+
+/* Backend side: a non-final completion of a TL_OP_RECV_MULTISHOT op (res >
+ * 0 bytes in buffer bid of op->u.ms.ring); the op stays in flight. */
+static inline void tl__base_op_more(struct tl__base *b, tl_op *op, int64_t res, unsigned bid) {
+  b->on_more(b, op, res, bid);
 }
 
 /* Any thread, async-signal-safe: make the loop return from its wait. */

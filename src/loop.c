@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,7 +39,8 @@
 #define OP_DONE (OP_MAGIC | 2u)
 #define OP_DEFERRED (OP_MAGIC | 3u) /* a close waiting for the fd's other ops */
 #define OP_CANCEL_REQ 0x80u       /* or'ed into an in-flight state */
-#define OP_STATE(op) ((op)->tl__state & ~OP_CANCEL_REQ)
+#define OP_MS 0x40u               /* or'ed: a multishot recv (tl_recv_multishot) */
+#define OP_STATE(op) ((op)->tl__state & ~(OP_CANCEL_REQ | OP_MS))
 
 struct fdent {
   tl_io *head;          /* watchers on this fd */
@@ -90,6 +92,11 @@ struct tl_loop {
   unsigned nops;
   tl_op *done_head, *done_tail;
   tl_op *closes;          /* deferred closes, linked through tl__qnext */
+  /* Messages of multishot ops waiting for their callbacks, in arrival
+   * order, linked through the rings' per-buffer records. */
+  tl_bufring *mq_head, *mq_tail;
+  uint32_t mq_hbid, mq_tbid;
+  tl_bufring *rings;
 };
 
 /* Stands in for a watcher whose pending entry was cleared. */
@@ -188,6 +195,9 @@ static void wvec_feed_all(tl_loop *loop, struct wvec *v, unsigned ev) {
 
 static void on_fd(struct tl__base *b, int fd, unsigned revents);
 static void on_op(struct tl__base *b, tl_op *op, int64_t res);
+static void on_more(struct tl__base *b, tl_op *op, int64_t res, unsigned bid);
+static void ms_cancel(tl_loop *loop, tl_op *op);
+static int ms_arm(tl_loop *loop, tl_op *op);
 static void on_wake(struct tl__base *b);
 static void sig_unregister(tl_loop *loop, int signum);
 
@@ -204,6 +214,7 @@ int tl_loop_new(tl_loop **loopp, unsigned flags) {
   loop->base.on_fd = on_fd;
   loop->base.on_op = on_op;
   loop->base.on_wake = on_wake;
+  loop->base.on_more = on_more;
   for (int i = 0; i < NSIG; i++)
     atomic_init(&loop->sigpending[i], 0);
   int r = tl__base_init(&loop->base, flags);
@@ -236,7 +247,10 @@ int tl_loop_destroy(tl_loop *loop) {
   for (tl_op *op = loop->ops; op; op = op->tl__next)
     if (!(op->tl__state & OP_CANCEL_REQ) && OP_STATE(op) == OP_INFLIGHT) {
       op->tl__state |= OP_CANCEL_REQ;
-      loop->base.be->cancel(&loop->base, op);
+      if ((op->tl__state & OP_MS) && !op->u.ms.ring->native)
+        ms_cancel(loop, op);
+      else
+        loop->base.be->cancel(&loop->base, op);
     }
   while (loop->nops) {
     invoke_done_ops(loop);
@@ -250,6 +264,8 @@ int tl_loop_destroy(tl_loop *loop) {
       loop->sigrefs[s] = 0;
       sig_unregister(loop, s);
     }
+  while (loop->rings)
+    tl_bufring_free(loop, loop->rings);
   tl__base_destroy(&loop->base);
   for (int i = 0; i < NPRI; i++)
     free(loop->pend[i]);
@@ -1027,6 +1043,17 @@ int tl_op_submit(tl_loop *loop, tl_op *op) {
     op->u.msg.len = MAX_RW;
 
   op_link(loop, op, OP_INFLIGHT);
+  if (op->type == TL_OP_RECV_MULTISHOT) {
+    r = ms_arm(loop, op);
+    if (r < 0) {
+      op_unlink(loop, op);
+      op->tl__state = 0;
+      op->tl__loop = NULL;
+      return r;
+    }
+    loop->ops_submitted++;
+    return 0;
+  }
   if (op->type == TL_OP_CLOSE && fd_busy(loop, op)) {
     /* tl_close's promise: the fd's other ops are called back first.  On
      * io_uring their cancellation is asynchronous, so the close waits. */
@@ -1050,8 +1077,11 @@ int tl_op_submit(tl_loop *loop, tl_op *op) {
 static void on_op(struct tl__base *b, tl_op *op, int64_t res) {
   tl_loop *loop = b->owner;
   op->tl__res = res;
-  op->tl__state = OP_DONE | (op->tl__state & OP_CANCEL_REQ);
+  op->tl__state = OP_DONE | (op->tl__state & (OP_CANCEL_REQ | OP_MS));
   op->tl__qnext = NULL;
+  /* An emulated multishot's readiness watcher ends with the op. */
+  if ((op->tl__state & OP_MS) && !op->u.ms.ring->native)
+    tl_io_stop(loop, &op->tl__io);
   if (loop->done_tail)
     loop->done_tail->tl__qnext = op;
   else
@@ -1063,12 +1093,33 @@ static void on_op(struct tl__base *b, tl_op *op, int64_t res) {
 /* Runs the callbacks of ops finished so far.  Ops that finish while these
  * callbacks run (a resubmitted recv that succeeds at once) wait for the next
  * iteration, so one busy socket cannot starve timers and other fds. */
+static void ms_deliver(tl_loop *loop) {
+  tl_bufring *r = loop->mq_head;
+  uint32_t bid = loop->mq_hbid;
+  loop->mq_head = loop->mq_tail = NULL;
+  while (r) {
+    struct tl__msrec *rec = &r->rec[bid];
+    tl_bufring *nr = rec->nring;
+    uint32_t nbid = rec->nbid;
+    tl_op *mop = rec->op;
+    mop->u.ms.bid = bid;
+    mop->cb(loop, mop, rec->len);
+    r = nr;
+    bid = nbid;
+  }
+}
+
 static void invoke_done_ops(tl_loop *loop) {
+  /* Messages of multishot ops first: a final callback always comes after
+   * every message of its op that arrived before it. */
+  ms_deliver(loop);
   tl_op *op = loop->done_head;
   loop->done_head = loop->done_tail = NULL;
   while (op) {
     tl_op *next = op->tl__qnext;
     op_unlink(loop, op);
+    if (op->tl__state & OP_MS)
+      op->u.ms.ring->users--;
     op->tl__state = 0;
     op->tl__qnext = NULL;
     op->cb(loop, op, op->tl__res);
@@ -1090,7 +1141,9 @@ int tl_op_cancel(tl_loop *loop, tl_op *op) {
     return 0;
   }
   op->tl__state |= OP_CANCEL_REQ;
-  if (OP_STATE(op) == OP_INFLIGHT) {
+  if (OP_STATE(op) == OP_INFLIGHT && (op->tl__state & OP_MS) && !op->u.ms.ring->native) {
+    ms_cancel(loop, op);
+  } else if (OP_STATE(op) == OP_INFLIGHT) {
     int r = loop->base.be->cancel(&loop->base, op);
     if (r < 0) {
       /* Could not ask: the op finishes on its own, uncancelled. */
@@ -1214,6 +1267,193 @@ int tl_send(tl_loop *loop, tl_op *op, int fd, const void *buf, size_t len, int f
 }
 
 /* ------------------------------------------------------------------ */
+/* Multishot receive and provided-buffer rings                         */
+/* ------------------------------------------------------------------ */
+
+/* Queues a message for its callback.  The buffer is the caller's from now:
+ * neither the kernel nor the emulation can hand it out again until it is
+ * recycled, so its record cannot be overwritten while queued. */
+static void ms_push(tl_loop *loop, tl_op *op, tl_bufring *r, unsigned bid, int64_t res) {
+  struct tl__msrec *rec = &r->rec[bid];
+  r->user[bid] = 1;
+  r->avail--;
+  rec->op = op;
+  rec->len = (int32_t)res;
+  rec->nring = NULL;
+  rec->nbid = 0;
+  if (loop->mq_tail) {
+    loop->mq_tail->rec[loop->mq_tbid].nring = r;
+    loop->mq_tail->rec[loop->mq_tbid].nbid = bid;
+  } else {
+    loop->mq_head = r;
+    loop->mq_hbid = bid;
+  }
+  loop->mq_tail = r;
+  loop->mq_tbid = bid;
+}
+
+static void on_more(struct tl__base *b, tl_op *op, int64_t res, unsigned bid) {
+  tl_bufring *r = op->u.ms.ring;
+  /* A bid we did not give the kernel would be a backend bug; dropping it
+   * beats handing the caller a buffer twice. */
+  if (bid >= r->nbufs || r->user[bid] || res <= 0)
+    return;
+  ms_push(b->owner, op, r, bid, res);
+}
+
+/* The emulation: readiness, then one nonblocking recv into a free buffer.
+ * A buffer is only taken when data is there, as the kernel does. */
+static void ms_io_cb(tl_loop *loop, tl_io *w, unsigned revents) {
+  tl_op *op = (tl_op *)((char *)w - offsetof(tl_op, tl__io));
+  tl_bufring *r = op->u.ms.ring;
+  if (revents & TL_ERROR) {
+    on_op(&loop->base, op, -EBADF);
+    return;
+  }
+  if (!r->nfree) {
+    on_op(&loop->base, op, -ENOBUFS);
+    return;
+  }
+  uint32_t bid = r->freelist[r->nfree - 1];
+  ssize_t n = recv(op->fd, r->mem + (size_t)bid * r->bufsize, r->bufsize,
+                   op->u.ms.flags | MSG_DONTWAIT);
+  loop->base.syscalls++;
+  if (n > 0) {
+    r->nfree--;
+    ms_push(loop, op, r, bid, n);
+  } else if (n == 0) {
+    on_op(&loop->base, op, 0);
+  } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    on_op(&loop->base, op, -errno);
+  }
+}
+
+/* Ends an emulated multishot at once (it is not in the backend). */
+static void ms_cancel(tl_loop *loop, tl_op *op) {
+  on_op(&loop->base, op, -ECANCELED);
+}
+
+static int ms_arm(tl_loop *loop, tl_op *op) {
+  tl_bufring *r = op->u.ms.ring;
+  if (!r || r->base != &loop->base)
+    return -EINVAL;
+  if (!r->avail)
+    return -ENOBUFS;
+  op->tl__state |= OP_MS;
+  if (r->native) {
+    int e = loop->base.be->submit(&loop->base, op);
+    if (e < 0)
+      return e;
+  } else {
+    tl_io_init(&op->tl__io, ms_io_cb, op->fd, TL_READ);
+    int e = tl_io_start(loop, &op->tl__io);
+    if (e < 0)
+      return e;
+  }
+  r->users++;
+  return 0;
+}
+
+int tl_bufring_new(tl_loop *loop, tl_bufring **ringp, unsigned nbufs, size_t bufsize) {
+  if (!loop || !ringp)
+    return -EINVAL;
+  *ringp = NULL;
+  if (!nbufs || nbufs > 32768 || (nbufs & (nbufs - 1)) || !bufsize || bufsize > INT32_MAX)
+    return -EINVAL;
+  if ((size_t)nbufs * bufsize > SIZE_MAX / 2)
+    return -EINVAL;
+  tl_bufring *r = calloc(1, sizeof *r);
+  if (!r)
+    return -ENOMEM;
+  long pg = sysconf(_SC_PAGESIZE);
+  r->memsize = ((size_t)nbufs * bufsize + (size_t)pg - 1) & ~((size_t)pg - 1);
+  r->mem = mmap(NULL, r->memsize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  r->user = calloc(nbufs, 1);
+  r->freelist = malloc(nbufs * sizeof *r->freelist);
+  r->rec = calloc(nbufs, sizeof *r->rec);
+  if (r->mem == MAP_FAILED || !r->user || !r->freelist || !r->rec) {
+    if (r->mem != MAP_FAILED)
+      munmap(r->mem, r->memsize);
+    free(r->user);
+    free(r->freelist);
+    free(r->rec);
+    free(r);
+    return -ENOMEM;
+  }
+  r->base = &loop->base;
+  r->bufsize = bufsize;
+  r->nbufs = nbufs;
+  r->avail = nbufs;
+  /* A stack, bid 0 on top: the emulation reuses the warmest buffer. */
+  for (unsigned i = 0; i < nbufs; i++)
+    r->freelist[i] = nbufs - 1 - i;
+  r->nfree = nbufs;
+  const struct tl__backend *be = loop->base.be;
+  r->native = be->bufring_setup && be->bufring_setup(&loop->base, r) == 0;
+  r->next = loop->rings;
+  if (r->next)
+    r->next->prev = r;
+  loop->rings = r;
+  *ringp = r;
+  return 0;
+}
+
+int tl_bufring_free(tl_loop *loop, tl_bufring *r) {
+  if (!loop || !r || r->base != &loop->base)
+    return -EINVAL;
+  if (r->users)
+    return -EBUSY;
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    loop->rings = r->next;
+  if (r->next)
+    r->next->prev = r->prev;
+  if (r->native && loop->base.be->bufring_free)
+    loop->base.be->bufring_free(&loop->base, r);
+  munmap(r->mem, r->memsize);
+  free(r->user);
+  free(r->freelist);
+  free(r->rec);
+  free(r);
+  return 0;
+}
+
+void *tl_bufring_buf(const tl_bufring *r, unsigned bid) {
+  return r && bid < r->nbufs ? r->mem + (size_t)bid * r->bufsize : NULL;
+}
+
+size_t tl_bufring_bufsize(const tl_bufring *r) { return r ? r->bufsize : 0; }
+int tl_bufring_kernel(const tl_bufring *r) { return r ? r->native : 0; }
+unsigned tl_bufring_avail(const tl_bufring *r) { return r ? r->avail : 0; }
+
+int tl_bufring_recycle(tl_bufring *r, unsigned bid) {
+  if (!r || bid >= r->nbufs)
+    return -EINVAL;
+  if (!r->user[bid])
+    return -EALREADY;
+  r->user[bid] = 0;
+  r->avail++;
+  if (r->native)
+    r->base->be->bufring_recycle(r->base, r, bid);
+  else
+    r->freelist[r->nfree++] = bid;
+  return 0;
+}
+
+unsigned tl_op_bufid(const tl_op *op) { return op->u.ms.bid; }
+
+int tl_recv_multishot(tl_loop *loop, tl_op *op, int fd, tl_bufring *ring, int flags, tl_op_cb cb) {
+  PREP(TL_OP_RECV_MULTISHOT);
+  op->u.ms.buf = NULL;
+  op->u.ms.len = 0;
+  op->u.ms.flags = flags;
+  op->u.ms.bid = 0;
+  op->u.ms.ring = ring;
+  return tl_op_submit(loop, op);
+}
+
+/* ------------------------------------------------------------------ */
 /* The run loop                                                        */
 /* ------------------------------------------------------------------ */
 
@@ -1221,7 +1461,7 @@ static int any_pending(const tl_loop *loop) {
   for (int i = 0; i < NPRI; i++)
     if (loop->npend[i])
       return 1;
-  return loop->done_head != NULL;
+  return loop->done_head != NULL || loop->mq_head != NULL;
 }
 
 /*
@@ -1253,6 +1493,12 @@ static void invoke_pending(tl_loop *loop) {
     again = 0;
     for (int pri = 0; pri < NPRI; pri++)
       again |= loop->npend[pri] != 0;
+    /* A watcher may have queued multishot messages (the emulation). */
+    if (!again && loop->mq_head) {
+      ms_deliver(loop);
+      for (int pri = 0; pri < NPRI; pri++)
+        again |= loop->npend[pri] != 0;
+    }
   } while (again);
 }
 
