@@ -467,6 +467,12 @@ static int tp_poll(struct tl__base *b, double timeout) {
     return -errno;
   if (n > 0 && (p.revents & POLLIN))
     tl__base_fd_event(b, b->wakefd, TL_READ);
+  /* A job that just came back (say, cancelled by an interest change while
+   * it was blocked) leaves its fd to re-arm: check it now, so an fd that is
+   * ready for its new interest is reported by this poll(), as epoll would,
+   * and not one wake-up later.  Jobs it needs reach the pool next time. */
+  if (t->rearm)
+    arm_watchers(b);
   /* Reported after the wake so that one poll() hands over one batch. */
   struct watch *w = t->ready;
   t->ready = NULL;
