@@ -710,12 +710,16 @@ def report(out):
         gs = st.find(workload=wl)
         params = [k for k in KEY[3:] if k != "set" and any(g.get(k) for g, _ in gs)]
         L.append(f"### {wl}\n")
-        L.append("| implementation | " + "".join(p + " | " for p in params) + "ops/s median [min–max] | CPU µs/op | syscalls/op |")
-        L.append("|---|" + "---:|" * len(params) + "---|---:|---:|")
+        has_mb = any(r.get("mbps") for _, rows in gs for r in rows)
+        L.append("| implementation | " + "".join(p + " | " for p in params) + "ops/s median [min–max] | "
+                 + ("MB/s | " if has_mb else "") + "CPU µs/op | syscalls/op |")
+        L.append("|---|" + "---:|" * len(params) + "---|" + ("---:|" if has_mb else "") + "---:|---:|")
         gs.sort(key=lambda g: (impl_rank(label(g[0])), [g[0].get(k, "") for k in params]))
         for g, rows in gs:
             L.append(f"| {label(g)} | " + "".join((g.get(k, "") or "–") + " | " for k in params) +
-                     f'{spread([num(r["ops_per_s"]) for r in rows])} | {fmt(st.med(rows, "cpu_us_per_op"), 2)} | '
+                     f'{spread([num(r["ops_per_s"]) for r in rows])} | '
+                     + (f'{fmt(st.med(rows, "mbps"))} | ' if has_mb else "") +
+                     f'{fmt(st.med(rows, "cpu_us_per_op"), 2)} | '
                      f'{fmt(st.med(rows, "syscalls_per_op"), 3) if rows[0].get("syscalls_per_op") else "–"} |')
         L.append("")
 
@@ -724,19 +728,23 @@ def report(out):
     if not multi:
         L.append("Missing: no SO_REUSEPORT echo rows (set=reuseport) in this run.\n")
     else:
-        L.append("| implementation | conns | msg | loops | round trips/s median [min–max] | vs 1 loop |")
-        L.append("|---|---:|---:|---:|---|---|")
+        L.append("| implementation | conns | msg | loops | round trips/s median [min–max] | vs 1 loop | server CPU µs/op |")
+        L.append("|---|---:|---:|---:|---|---|---:|")
         for g, rows in sorted(multi, key=lambda x: (impl_rank(label(x[0])), int(x[0]["conns"] or 0), x[0]["loops"])):
             one = st.one(workload="echo", impl=g["impl"], backend=g["backend"], conns=g["conns"],
                          msg=g["msg"], loops="1", set="reuseport")
             rat = spread(st.ratios(rows, one), 2) if one else "–"
             L.append(f'| {label(g)} | {g["conns"]} | {g["msg"]} | {g["loops"]} | '
-                     f'{spread([num(r["ops_per_s"]) for r in rows])} | {rat} |')
+                     f'{spread([num(r["ops_per_s"]) for r in rows])} | {rat} | {fmt(st.med(rows, "cpu_us_per_op"), 2)} |')
         L.append("")
-        L.append(f'On this {F.get("cores", "?")}-core machine the load generator shares the cores with the '
-                 "server loops, so 2 loops cannot double throughput; on more cores the same program "
-                 "runs one loop per core (--loops N), the kernel spreads connections over the listeners, "
-                 "and the client must be given its own cores.\n")
+        L.append(f'On this {F.get("cores", "?")}-core machine the 1-loop runs pin the server to one core and '
+                 "the load generator to the other; the 2-loop runs pin a loop to each core and leave the "
+                 "client unpinned, so server and client then compete for the same two cores. A gain near "
+                 "2× here therefore says the 1-loop figure was limited by more than the server (the "
+                 "client's one core, scheduling), not that the server scales perfectly; compare server CPU "
+                 "per op across the rows. On more cores the same program runs one loop per core "
+                 "(--loops N), the kernel spreads connections over the listeners, and the client needs "
+                 "cores of its own.\n")
 
     # ------------------------------------------------------------- plots
     if plots:
