@@ -391,7 +391,8 @@ def plot(st, idx, title, xlabel, ylabel, series):
         "set yrange [0:*]",
         "plot " + ", ".join(
             f"'{dat}' index {i} with linespoints lw {3 if n.startswith('triloop') else 1.5} "
-            f"dt {1 if n.startswith('triloop') else 2} lc rgb '{COLORS[i % len(COLORS)]}' "
+            f"dt {1 if n.startswith('triloop ') else (4 if n.startswith('triloop') else 2)} "
+            f"lc rgb '{COLORS[i % len(COLORS)]}' "
             f"pt {POINTS[i % len(POINTS)]} ps 1.3 title '{n}'" for i, n in enumerate(names)),
     ]
     try:
