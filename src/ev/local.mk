@@ -65,10 +65,18 @@ tests_ev_t_fork_libev_LDADD = $(EVT_LIBEV)
 tests_ev_t_fork_tl_SOURCES = tests/ev/t_fork.c tests/ev/common.h
 tests_ev_t_fork_tl_LDADD = $(EVT_TL)
 
-# Whole-library checks and the real-program test.
-TESTS += tests/ev/exports.sh tests/ev/run-diff.sh tests/ev/preload-nghttp2.sh
+# Not differential (libev asserts, or differs by backend): the closed-fd
+# EV_ERROR path, checked by the program itself on every backend.
+check_PROGRAMS += tests/ev/t_closedfd
+tests_ev_t_closedfd_SOURCES = tests/ev/t_closedfd.c
+tests_ev_t_closedfd_LDADD = $(EVT_TL)
+
+# Whole-library checks and the real-program tests.
+TESTS += tests/ev/exports.sh tests/ev/run-diff.sh tests/ev/closedfd.sh \
+	tests/ev/preload-nghttp2.sh tests/ev/preload-nghttpx.sh
 dist_noinst_SCRIPTS += src/ev/ev-symbols.sh tests/ev/exports.sh tests/ev/run-diff.sh \
-	tests/ev/preload-nghttp2.sh src/ev/bench/run.sh
+	tests/ev/closedfd.sh tests/ev/preload-nghttp2.sh tests/ev/preload-nghttpx.sh \
+	src/ev/bench/run.sh
 
 # Benchmarks (sh src/ev/bench/run.sh from the build dir).
 noinst_PROGRAMS += src/ev/bench/evbench.libev src/ev/bench/evbench.tl
