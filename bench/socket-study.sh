@@ -18,7 +18,10 @@
 #     with rep=<1..N> added.  Keys always present: workload impl backend ops
 #     secs ops_per_s cpu_us_per_op rep.  workload is one of echo, stream,
 #     accept, timer_churn, io_churn, async, idle_iter, start_poll_stop.
-#     impl: triloop (completion ops), triloop-watch (tl_io readiness), raw-uring, raw-uring-plain, libev-epoll, libev-iouring,
+#     impl: triloop (completion ops), triloop-watch (tl_io readiness),
+#     triloop-ms (tl_recv_multishot + tl_bufring; kernel buffer ring on uring,
+#     emulated elsewhere), raw-uring, raw-uring-plain, raw-uring-ms (multishot
+#     recv + provided buffer ring), libev-epoll, libev-iouring,
 #     plain-recv (stream floor).  Echo lines add conns msg loops p50_us p99_us
 #     client_cpu_us_per_op syscalls_per_op iterations_per_op (server-side
 #     counters; "-" where the server has none); cpu_us_per_op is the server's.
@@ -100,6 +103,8 @@ start_server() {
   case $impl in
     triloop) cmd=(env TRILOOP_BACKEND="$be" "$bin/echo_server" --loops "$loops") ;;
     triloop-watch) cmd=(env TRILOOP_BACKEND="$be" "$bin/echo_server_watch") ;;
+    triloop-ms) cmd=(env TRILOOP_BACKEND="$be" "$bin/echo_server" --multishot --loops "$loops") ;;
+    raw-uring-ms) cmd=("$bin/raw_uring_echo" --multishot) ;;
     raw-uring) cmd=("$bin/raw_uring_echo") ;;
     raw-uring-plain) cmd=("$bin/raw_uring_echo" --plain) ;;
     libev-epoll) cmd=("$bin/libev_echo" --backend epoll) ;;
@@ -182,7 +187,9 @@ if has echo; then
         for be in $tl_backends; do echo_point matrix triloop "$be" "$conns" "$msg" 1 "$rep"; done
         # Readiness style (tl_io + recv/send) on every backend.
         for be in $tl_backends; do echo_point matrix triloop-watch "$be" "$conns" "$msg" 1 "$rep"; done
-        for impl in raw-uring raw-uring-plain libev-epoll libev-iouring; do
+        # PITFALLS 7's last step: multishot recv into a provided buffer ring.
+        for be in $tl_backends; do echo_point matrix triloop-ms "$be" "$conns" "$msg" 1 "$rep"; done
+        for impl in raw-uring raw-uring-plain raw-uring-ms libev-epoll libev-iouring; do
           echo_point matrix "$impl" "" "$conns" "$msg" 1 "$rep"
         done
       done
