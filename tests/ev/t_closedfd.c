@@ -15,7 +15,10 @@
  *   D  ev_io_start on a number that is not open: EV_ERROR, stopped;
  *   E  the number reused by another file, announced with ev_io_set: events
  *      of the new file arrive, none of the old one (even when the old file
- *      is still open under another number and readable).
+ *      is still open under another number and readable);
+ *   F  the number reused across kinds: a regular file (always ready, as
+ *      poll(2) says) replaced by an idle socket must go quiet, and an idle
+ *      socket replaced by a regular file must report READ.
  * Exit 0 when all hold; prints "not ok" lines otherwise.
  */
 #include <ev.h>
@@ -199,6 +202,69 @@ static void case_e(struct ev_loop *loop, int keep_old) {
     close(keep);
 }
 
+static int regular_file(void) {
+  char path[] = "/tmp/t_closedfd.XXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0) {
+    perror("mkstemp");
+    exit(99);
+  }
+  unlink(path);
+  return fd;
+}
+
+static void once_cb(EV_P_ ev_io *w, int revents) {
+  io_cb(loop, w, revents);
+  ev_break(loop, EVBREAK_ONE);
+}
+
+static void case_f(struct ev_loop *loop) {
+  /* file -> socket */
+  int sv[2];
+  pair(sv);
+  int n = regular_file();
+  struct rec r = { 0 };
+  ev_io_init(&r.io, once_cb, n, EV_READ);
+  ev_io_start(loop, &r.io);
+  ev_run(loop, 0);                         /* the file is ready at once */
+  CHECK(r.reads == 1, "F1: %d reads from a regular file, want 1\n", r.reads);
+  if (dup2(sv[0], n) < 0)
+    exit(99);
+  close(sv[0]);
+  ev_io_stop(loop, &r.io);
+  ev_io_set(&r.io, n, EV_READ);
+  ev_io_start(loop, &r.io);
+  r.calls = r.reads = 0;
+  ev_set_cb(&r.io, io_cb);
+  run_for(loop, 0.2);
+  CHECK(r.calls == 0, "F1: %d callbacks (0x%x) from an idle socket that replaced a file\n",
+        r.calls, r.last);
+  ev_io_stop(loop, &r.io);
+  close(n);
+  close(sv[1]);
+
+  /* socket -> file */
+  pair(sv);
+  n = sv[0];
+  struct rec q = { 0 };
+  ev_io_init(&q.io, once_cb, n, EV_READ);
+  ev_io_start(loop, &q.io);
+  ev_run(loop, EVRUN_NOWAIT);
+  int f = regular_file();
+  if (dup2(f, n) < 0)
+    exit(99);
+  close(f);
+  ev_io_stop(loop, &q.io);
+  ev_io_set(&q.io, n, EV_READ);
+  ev_io_start(loop, &q.io);
+  run_for(loop, 2.);                       /* once_cb breaks at the first READ */
+  CHECK(q.reads == 1 && q.errors == 0, "F2: %d reads %d errors from a file that replaced a socket, want 1 0\n",
+        q.reads, q.errors);
+  ev_io_stop(loop, &q.io);
+  close(n);
+  close(sv[1]);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   struct ev_loop *loop = ev_default_loop(0);
@@ -212,6 +278,7 @@ int main(void) {
   case_d(loop);
   case_e(loop, 0);
   case_e(loop, 1);
+  case_f(loop);
   printf("%s (backend 0x%x)\n", failed ? "FAIL" : "PASS", ev_backend(loop));
   return failed;
 }
