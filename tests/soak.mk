@@ -15,3 +15,7 @@ tests_test_process_LDADD = libtriloop.la $(CHECK_LIBS) -lm
 tests_soak_SOURCES = tests/soak.c
 tests_soak_LDADD = libtriloop.la
 EXTRA_DIST += tests/ci/soak.sh
+#
+# valgrind memcheck of the behaviour suite (a documented command, not a CI
+# stage; normal build): cd <build dir> && bash $(top_srcdir)/tests/valgrind.sh
+EXTRA_DIST += tests/valgrind.sh
