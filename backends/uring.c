@@ -357,10 +357,12 @@ static unsigned sq_publish(struct uring *u) {
 /* The first enter from a thread: enable a ring created disabled (it becomes
  * this thread's), and register the ring fd for this thread (a registered
  * index is per thread; from any other thread we enter by the plain fd). */
-static void adopt_thread(struct tl__base *b, struct uring *u) {
+static int adopt_thread(struct tl__base *b, struct uring *u) {
   if (!u->enabled) {
     b->syscalls++;
-    io_uring_register((unsigned)u->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+    int r = io_uring_register((unsigned)u->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+    if (r < 0)
+      return r;   /* stays disabled: the next enter tries again */
     u->enabled = 1;
     u->owner = pthread_self();
   }
@@ -379,12 +381,17 @@ static void adopt_thread(struct tl__base *b, struct uring *u) {
     u->enter_fd = (unsigned)u->ring.ring_fd;
     u->enter_flags = 0;
   }
+  return 0;
 }
 
 static int enter(struct tl__base *b, struct uring *u, unsigned submit,
                  unsigned min, unsigned flags, void *arg, size_t argsz) {
-  if (__builtin_expect(!u->regring_tried || !pthread_equal(u->owner, pthread_self()), 0))
-    adopt_thread(b, u);
+  if (__builtin_expect(!u->enabled || !u->regring_tried ||
+                       !pthread_equal(u->owner, pthread_self()), 0)) {
+    int r = adopt_thread(b, u);
+    if (r < 0)
+      return r;
+  }
   b->syscalls++;
   int r = io_uring_enter2(u->enter_fd, submit, min, flags | u->enter_flags,
                           arg, argsz);
