@@ -689,6 +689,21 @@ static double now_s(void) {
 static void settle_fds(int fds0, unsigned threads0, int *fds1, unsigned *threads1) {
   struct tl_pool_stats ps;
   double end = now_s() + 10;
+  /* First let the keep-alive retire the workers beyond the warm ones
+   * (TRILOOP_THREADS, default 2 per core), so the end figure means
+   * something; then the accounting. */
+  long warm = 2 * sysconf(_SC_NPROCESSORS_ONLN);
+  const char *tw = getenv("TRILOOP_THREADS");
+  if (tw && atol(tw) > 0)
+    warm = atol(tw);
+  if (warm < (long)threads0)
+    warm = (long)threads0;
+  for (;;) {
+    tl_pool_stats(&ps);
+    if ((long)ps.threads <= warm || now_s() > end)
+      break;
+    usleep(50000);
+  }
   for (;;) {
     tl_pool_stats(&ps);
     *threads1 = ps.threads;
