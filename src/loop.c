@@ -228,6 +228,7 @@ int tl_loop_new(tl_loop **loopp, unsigned flags) {
 }
 
 static void invoke_done_ops(tl_loop *loop);
+static int fd_busy(const tl_loop *loop, const tl_op *close);
 
 int tl_loop_destroy(tl_loop *loop) {
   if (!loop)
@@ -239,11 +240,6 @@ int tl_loop_destroy(tl_loop *loop) {
   /* Rule 5 of the header: every op in flight is cancelled and called back
    * before we return; nothing the kernel or a worker may still write into
    * is released before its callback. */
-  while (loop->closes) {
-    tl_op *op = loop->closes;
-    loop->closes = op->tl__qnext;
-    on_op(&loop->base, op, -ECANCELED);
-  }
   for (tl_op *op = loop->ops; op; op = op->tl__next)
     if (!(op->tl__state & OP_CANCEL_REQ) && OP_STATE(op) == OP_INFLIGHT) {
       op->tl__state |= OP_CANCEL_REQ;
@@ -254,9 +250,22 @@ int tl_loop_destroy(tl_loop *loop) {
     }
   while (loop->nops) {
     invoke_done_ops(loop);
+    /* tl_close's order holds here too: a deferred close never ran, so it
+     * ends with -ECANCELED, but only after its fd's other ops (found by
+     * tests/fuzz). */
+    for (tl_op **pp = &loop->closes; *pp;) {
+      tl_op *op = *pp;
+      if (fd_busy(loop, op)) {
+        pp = &op->tl__qnext;
+        continue;
+      }
+      *pp = op->tl__qnext;
+      on_op(&loop->base, op, -ECANCELED);
+    }
     if (!loop->nops)
       break;
-    loop->base.be->poll(&loop->base, 0.05);
+    if (!loop->done_head)
+      loop->base.be->poll(&loop->base, 0.05);
   }
 
   for (int s = 1; s < NSIG; s++)
