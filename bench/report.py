@@ -39,9 +39,14 @@ def fio2kv(path, engine, direct, fsync):
     runtime_s = side["runtime"] / 1000.0 or 1e-9
     ops = side["total_ios"] if side.get("total_ios") else side["io_kbytes"] * 1024 // bs
     cpu_s = (j["usr_cpu"] + j["sys_cpu"]) / 100.0 * (j.get("job_runtime", side["runtime"]) / 1000.0)
+    # Total latency (submit to completion, as our programs measure) needs
+    # fio's --lat_percentiles=1; without it only completion latency (clat)
+    # has percentiles, which on cached io_uring reads is ~0.1 us.
     pct = side.get("clat_ns", {}).get("percentile", {})
+    lat_kind = "clat"
     if "lat_ns" in side and side["lat_ns"].get("percentile"):
         pct = side["lat_ns"]["percentile"]
+        lat_kind = "lat"
     p50 = pct.get("50.000000", 0) / 1000.0
     p99 = pct.get("99.000000", 0) / 1000.0
     workload = "file-write" if "write" in rw else "file-read"
@@ -49,7 +54,7 @@ def fio2kv(path, engine, direct, fsync):
     print(f"workload={workload} impl=fio-{engine} backend=- ops={ops} secs={runtime_s:.4f} "
           f"ops_per_s={ops / runtime_s:.1f} cpu_us_per_op={cpu_s * 1e6 / max(ops, 1):.3f} "
           f"qd={qd} bs={bs} pattern={pattern} direct={direct} fsync={fsync} "
-          f"mbps={ops * bs / runtime_s / 1e6:.1f} p50_us={p50:.1f} p99_us={p99:.1f}")
+          f"mbps={ops * bs / runtime_s / 1e6:.1f} p50_us={p50:.1f} p99_us={p99:.1f} lat_kind={lat_kind}")
 
 
 def parse_kv(line):
@@ -188,6 +193,13 @@ def residency_flag(rows):
     return ""
 
 
+def clat_mark(d, rows):
+    """'†' for fio rows whose percentiles are completion-only (clat)."""
+    if not d["impl"].startswith("fio-"):
+        return ""
+    return "†" if any(r.get("lat_kind", "clat") == "clat" for r in rows) else ""
+
+
 def busy(rows):
     """Median CPU the run used, in cores (ops/s x CPU s/op): well under 1 for
     a CPU-bound single-threaded run means the shared machine starved it."""
@@ -223,8 +235,12 @@ def file_table(st, lines, title, want, plots):
         lines.append(f'| {d["qd"]} | {label(d)} | {spread([num(r["ops_per_s"]) for r in rows])} | '
                      f'{fmt(st.med(rows, "mbps"))} | {fmt(st.med(rows, "cpu_us_per_op"), 2)} | {busy(rows)} | '
                      f'{fmt(st.med(rows, "syscalls_per_op"), 3) if rows[0].get("syscalls_per_op") else "–"} | '
-                     f'{fmt(st.med(rows, "p50_us"), 1)} | {fmt(st.med(rows, "p99_us"), 1)} | {res} |')
+                     f'{fmt(st.med(rows, "p50_us"), 1)}{clat_mark(d, rows)} | {fmt(st.med(rows, "p99_us"), 1)}{clat_mark(d, rows)} | {res} |')
         series.setdefault(label(d), []).append((int(d["qd"]), st.med(rows)))
+    if any(clat_mark(d, rows) for d, rows in groups):
+        lines.append("")
+        lines.append("† fio completion latency only (clat: submission excluded); the other rows measure "
+                     "submit to completion.")
     lines.append("")
     if plots is not None and series:
         plots.append((title, "queue depth", "ops/s", series))
