@@ -258,10 +258,17 @@ void ev_set_syserr_cb(void (*cb)(const char *msg)) { syserr_cb = cb; }
 
 static void pendingcb(EV_P_ ev_prepare *w, int revents) { (void)loop; (void)w; (void)revents; }
 
-void ev_feed_event(EV_P_ void *w, int revents) {
-  W w_ = (W)w;
+/* Inlined into the per-event paths (fd events, timers, idles): the
+ * exported ev_feed_event would cost a call through the PLT and a full
+ * prologue per event, a quarter of the echo's front-end instructions. */
+static __attribute__((noinline, cold)) void pendings_grow(EV_P_ int pri, int n) {
+  loop->pendings[pri] = array_grow(loop->pendings[pri], &loop->pendingmax[pri], n,
+                                   sizeof *loop->pendings[pri], 0);
+}
+
+static inline __attribute__((always_inline)) void feed_event(EV_P_ W w_, int revents) {
   int pri = ABSPRI(w_);
-  if (pri < 0 || pri >= NUMPRI) {
+  if ((unsigned)pri >= NUMPRI) {
     /* never started: libev would index out of bounds; clamp instead */
     w_->priority = pri < 0 ? EV_MINPRI : EV_MAXPRI;
     pri = ABSPRI(w_);
@@ -269,13 +276,18 @@ void ev_feed_event(EV_P_ void *w, int revents) {
   if (w_->pending) {
     loop->pendings[pri][w_->pending - 1].events |= revents;
   } else {
-    w_->pending = ++loop->pendingcnt[pri];
-    NEEDSIZE(loop->pendings[pri], loop->pendingmax[pri], w_->pending);
-    loop->pendings[pri][w_->pending - 1].w = w_;
-    loop->pendings[pri][w_->pending - 1].events = revents;
+    int n = ++loop->pendingcnt[pri];
+    w_->pending = n;
+    if (n > loop->pendingmax[pri])
+      pendings_grow(loop, pri, n);
+    ANPENDING *p = loop->pendings[pri] + n - 1;
+    p->w = w_;
+    p->events = revents;
   }
   loop->pendingpri = NUMPRI - 1;
 }
+
+void ev_feed_event(EV_P_ void *w, int revents) { feed_event(loop, (W)w, revents); }
 
 static inline void clear_pending(EV_P_ W w) {
   if (w->pending) {
@@ -322,7 +334,7 @@ unsigned int ev_pending_count(EV_P) {
 
 static void queue_events(EV_P_ W *events, int cnt, int type) {
   for (int i = 0; i < cnt; ++i)
-    ev_feed_event(loop, events[i], type);
+    feed_event(loop, events[i], type);
 }
 
 static inline void feed_reverse(EV_P_ W w) {
@@ -332,7 +344,7 @@ static inline void feed_reverse(EV_P_ W w) {
 
 static inline void feed_reverse_done(EV_P_ int revents) {
   do
-    ev_feed_event(loop, loop->rfeeds[--loop->rfeedcnt], revents);
+    feed_event(loop, loop->rfeeds[--loop->rfeedcnt], revents);
   while (loop->rfeedcnt);
 }
 
@@ -541,11 +553,11 @@ static void on_op(struct tl__base *b, tl_op *op, int64_t res) {
 /* ------------------------------------------------------------------ */
 /* fds.                                                                */
 
-static void fd_event_nocheck(EV_P_ int fd, int revents) {
+static inline void fd_event_nocheck(EV_P_ int fd, int revents) {
   for (ev_io *w = (ev_io *)loop->anfds[fd].head; w; w = (ev_io *)((WL)w)->next) {
     int ev = w->events & revents;
     if (ev)
-      ev_feed_event(loop, (W)w, ev);
+      feed_event(loop, (W)w, ev);
   }
 }
 

@@ -4,6 +4,10 @@
 # stand in for it (LD_PRELOAD, or a symlink named libev.so.4).
 lib_LTLIBRARIES += libtriloop-ev.la
 libtriloop_ev_la_SOURCES = src/ev/ev.c
+# Calls between ev_* functions inside the library bind locally (no PLT, and
+# the compiler may inline them): the library is the interposer, nothing is
+# meant to interpose on it.
+libtriloop_ev_la_CFLAGS = $(AM_CFLAGS) -fno-semantic-interposition
 libtriloop_ev_la_LIBADD = libtlcore.la -lm
 libtriloop_ev_la_LDFLAGS = -version-info 4:0:0 -export-symbols-regex '^ev_'
 

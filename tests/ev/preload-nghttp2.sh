@@ -25,14 +25,21 @@ head -c 8192 /dev/urandom >"$tmp/file.bin"
 
 fail=0 ran=0
 for b in $EVT_BACKENDS; do
-  port=$((20000 + (RANDOM % 20000)))
-  LD_PRELOAD=$lib TRILOOP_BACKEND=$b nghttpd --no-tls -d "$tmp" "$port" >"$tmp/srv.log" 2>&1 &
-  srv=$!
-  up=0
-  for _ in $(seq 50); do
-    (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && { up=1; break; }
-    kill -0 $srv 2>/dev/null || break
-    sleep 0.1
+  # a random port may be taken (by a test running in parallel): retry
+  for _ in 1 2 3 4 5; do
+    # below the ephemeral range (32768+), where other tests' connections live
+    port=$((12000 + (RANDOM % 10000)))
+    LD_PRELOAD=$lib TRILOOP_BACKEND=$b nghttpd --no-tls -d "$tmp" "$port" >"$tmp/srv.log" 2>&1 &
+    srv=$!
+    up=0
+    for _ in $(seq 300); do
+      (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && { up=1; break; }
+      kill -0 $srv 2>/dev/null || break
+      sleep 0.1
+    done
+    [ $up = 1 ] && break
+    grep -qi 'address already in use' "$tmp/srv.log" || break
+    kill $srv 2>/dev/null; wait $srv 2>/dev/null
   done
   if [ $up = 0 ]; then
     if grep -qi 'backend\|uring\|no.*loop' "$tmp/srv.log"; then

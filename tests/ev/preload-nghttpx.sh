@@ -25,7 +25,7 @@ trap cleanup EXIT
 head -c 8192 /dev/urandom >"$tmp/file.bin"
 
 wait_port() {   # wait_port <port> <pid>
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do
     (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0
     kill -0 "$2" 2>/dev/null || return 1
     sleep 0.1
@@ -35,16 +35,24 @@ wait_port() {   # wait_port <port> <pid>
 
 fail=0 ran=0
 for b in $EVT_BACKENDS; do
-  bport=$((20000 + (RANDOM % 20000))) fport=$((40000 + (RANDOM % 20000)))
-  LD_PRELOAD=$lib TRILOOP_BACKEND=$b nghttpd --no-tls -d "$tmp" "$bport" >"$tmp/srv.log" 2>&1 &
-  srv=$!
-  # --conf=/dev/null: nothing from /etc/nghttpx; two worker threads, so
-  # several loops and the cross-thread wakeups run on our library too
-  LD_PRELOAD=$lib TRILOOP_BACKEND=$b nghttpx --conf=/dev/null --workers=2 \
-    "--frontend=127.0.0.1,$fport;no-tls" "--backend=127.0.0.1,$bport;;proto=h2" \
-    --errorlog-file="$tmp/px.log" >"$tmp/px.out" 2>&1 &
-  px=$!
-  pids="$srv $px"
+  # random ports may be taken (by a test running in parallel): retry
+  for _ in 1 2 3 4 5; do
+    # below the ephemeral range (32768+), where other tests' connections live
+    bport=$((22000 + (RANDOM % 5000))) fport=$((27000 + (RANDOM % 5000)))
+    : >"$tmp/px.log"
+    LD_PRELOAD=$lib TRILOOP_BACKEND=$b nghttpd --no-tls -d "$tmp" "$bport" >"$tmp/srv.log" 2>&1 &
+    srv=$!
+    # --conf=/dev/null: nothing from /etc/nghttpx; two worker threads, so
+    # several loops and the cross-thread wakeups run on our library too
+    LD_PRELOAD=$lib TRILOOP_BACKEND=$b nghttpx --conf=/dev/null --workers=2 \
+      "--frontend=127.0.0.1,$fport;no-tls" "--backend=127.0.0.1,$bport;;proto=h2" \
+      --errorlog-file="$tmp/px.log" >"$tmp/px.out" 2>&1 &
+    px=$!
+    pids="$srv $px"
+    wait_port "$bport" "$srv" && wait_port "$fport" "$px" && break
+    grep -qi 'address already in use' "$tmp/srv.log" "$tmp/px.log" || break
+    kill $srv $px 2>/dev/null; wait 2>/dev/null
+  done
   if ! wait_port "$bport" "$srv" || ! wait_port "$fport" "$px"; then
     echo "FAIL $b: nghttpd or nghttpx did not listen"; cat "$tmp/srv.log" "$tmp/px.log" "$tmp/px.out"
     fail=1
