@@ -26,9 +26,14 @@ common="-std=gnu11 -g -O1 -Wall -Wextra -Wshadow -Wno-unused-parameter -Werror -
         -D_GNU_SOURCE -DPACKAGE_VERSION=\"${version:-0}\"
         -I$top/include -I$top/src $uring_cflags ${FUZZ_CFLAGS:-}"
 
+# The library's sources as automake lists them (fault.c only belongs to
+# --enable-fault-injection builds, which wrap syscalls at link time).
+srcs=$(sed -n -E 's/^(libtlcore|libtriloop)_la_SOURCES *\+?= *//p' \
+         "$top/src/local.mk" "$top/backends/local.mk" | tr ' \t' '\n\n' |
+       grep '\.c$' | grep -v '^src/fault\.c$')
 objs=""
-for src in "$top"/src/base.c "$top"/src/pool.c "$top"/src/ops_sync.c \
-           "$top"/src/loop.c "$top"/src/strerror.c "$top"/backends/*.c; do
+for rel in $srcs; do
+  src=$top/$rel
   obj="$out/$(basename "$(dirname "$src")")_$(basename "$src" .c).o"
   # shellcheck disable=SC2086
   $CC $common $san -fsanitize=fuzzer-no-link -c "$src" -o "$obj"
