@@ -207,10 +207,13 @@ static void to_pool(struct tl__base *b, tl_op *op) {
   s->nbatch++;
 }
 
-static void flush_batch(struct tl__base *b) {
+/* Hands the batch to the pool.  Returns 1 when it could not and failed
+ * the ops instead: their callbacks are then due now, so poll must not
+ * block (the front end chose its timeout before they completed). */
+static int flush_batch(struct tl__base *b) {
   struct epstate *s = ST(b);
   if (!s->batch)
-    return;
+    return 0;
   struct tl__job *head = s->batch, *tail = s->batch_tail;
   unsigned n = s->nbatch;
   s->batch = s->batch_tail = NULL;
@@ -226,7 +229,9 @@ static void flush_batch(struct tl__base *b) {
       job_done(head);
       head = next;
     }
+    return 1;
   }
+  return 0;
 }
 
 static void enqueue(tl_op **head, tl_op **tail, tl_op *op) {
@@ -327,10 +332,15 @@ static int submit(struct tl__base *b, tl_op *op) {
       return 0;
     }
   }
+  /* The first op to wait on an fd asks the kernel even if our record says
+   * it is registered: the user may have closed the fd with close(2) since
+   * (the kernel then drops it silently) and the number now names a new
+   * socket.  One epoll_ctl per wait is the price of that safety. */
+  int verify = !f->rq && !f->wq && !f->core;
   enqueue(head, tail, op);
   op->tl__gen = write_side ? AT_WRITEQ : AT_READQ;
   f->opfd = 1;
-  int r = update(b, fd, f, 0);
+  int r = update(b, fd, f, verify);
   if (r < 0) {
     unqueue(head, tail, op);
     op->tl__gen = AT_NONE;
@@ -383,8 +393,7 @@ static int cancel(struct tl__base *b, tl_op *op) {
 
 static int poll_(struct tl__base *b, double timeout) {
   struct epstate *s = ST(b);
-  flush_batch(b);
-  if (s->nfiles)
+  if (flush_batch(b) || s->nfiles)
     timeout = 0;
   int ms = timeout <= 0 ? 0 : (int)(timeout * 1e3 + 0.999);
   b->syscalls++;

@@ -94,6 +94,10 @@ enum tl_backend_id {
  * Creates a loop.  Backend choice: an explicit backend in flags wins; with
  * TL_BACKEND_AUTO the environment variable TRILOOP_BACKEND (uring, epoll,
  * threadpool, auto) decides; otherwise auto.
+ * Side effect: if SIGPIPE still has its default disposition, it is set to
+ * SIG_IGN (a write op to a socket whose peer closed then fails with -EPIPE
+ * instead of killing the process; io_uring's write has no MSG_NOSIGNAL).
+ * A program that installed its own SIGPIPE disposition keeps it.
  * Errors: -EINVAL for an unknown TRILOOP_BACKEND value or bad flags (the
  * valid names are in tl_strerror(-EINVAL) and tl_backend_names()), the
  * errno that made an explicitly requested backend unusable (-EPERM when

@@ -203,6 +203,19 @@ static void sig_unregister(tl_loop *loop, int signum);
 
 const char *tl_version(void) { return PACKAGE_VERSION; }
 
+/* A write op on a socket whose peer has gone raises SIGPIPE, and on
+ * io_uring no MSG_NOSIGNAL can be had for IORING_OP_WRITE: so, as Node and
+ * libev's documentation advise, SIGPIPE is ignored unless the program chose
+ * a disposition of its own.  The op then completes with -EPIPE. */
+static void ignore_sigpipe(void) {
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
+      !(sa.sa_flags & SA_SIGINFO)) {
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+  }
+}
+
 int tl_loop_new(tl_loop **loopp, unsigned flags) {
   if (!loopp)
     return -EINVAL;
@@ -222,6 +235,7 @@ int tl_loop_new(tl_loop **loopp, unsigned flags) {
     free(loop);
     return r;
   }
+  ignore_sigpipe();
   loop->now = tl__time();
   *loopp = loop;
   return 0;

@@ -450,7 +450,7 @@ START_TEST(test_write_to_closed_socket_peer_is_epipe_not_sigpipe) {
 END_TEST
 
 /* ------------------------------------------------------------------ */
-/* Known bugs: run only with TRILOOP_TEST_KNOWN_BUGS=1 until fixed      */
+/* Once known bugs, fixed: regression tests                             */
 
 START_TEST(test_fd_closed_after_its_op_then_reused_by_a_listener) {
   /* An fd that served an op (and waited for readiness), closed with
@@ -501,10 +501,8 @@ static void add(TCase *tc) {
   TH_ADD(tc, test_signal_storm_loses_nothing);
   TH_ADD(tc, test_eintr_everywhere);
   TH_ADD(tc, test_send_to_closed_peer_is_epipe_not_sigpipe);
-  if (getenv("TRILOOP_TEST_KNOWN_BUGS")) {
-    TH_ADD(tc, test_write_to_closed_socket_peer_is_epipe_not_sigpipe);
-    TH_ADD(tc, test_fd_closed_after_its_op_then_reused_by_a_listener);
-  }
+  TH_ADD(tc, test_write_to_closed_socket_peer_is_epipe_not_sigpipe);
+  TH_ADD(tc, test_fd_closed_after_its_op_then_reused_by_a_listener);
 }
 
 int main(void) { return th_main("process", add); }
