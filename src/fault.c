@@ -45,6 +45,18 @@
  *   conditions of a rule must hold.  The first rule that fires wins.
  *   TRILOOP_FAULT_SEED=N seeds p= (default 1); TRILOOP_FAULT_LOG=1 prints
  *   each injection to stderr.
+ *
+ * Not injected: read and write on the library's eventfds (the loop's wakefd
+ * and the pool workers' cancel fds, i.e. every fd the wrapped eventfd()
+ * returned).  They move one 8-byte counter, which Linux never transfers in
+ * part (fewer than 8 bytes is EINVAL) and which, non-blocking, fails only
+ * with EAGAIN: on read when the counter is 0 (a spurious wake, which the
+ * library takes), on write when it would overflow (never: one write per
+ * wake is outstanding at a time).  A faked failure there is one no kernel
+ * produces, and it silently loses the wake-up, so every cross-thread
+ * completion after it waits forever (the loop drains posts only on the
+ * wakefd; a kicked worker waits on its fd).  Creating them (eventfd:...)
+ * can still fail.
  * Example:
  *   TRILOOP_FAULT="epoll_wait:EINTR:every=3,read:short:nth=5,pthread_create:EAGAIN:p=0.5"
  */
@@ -54,6 +66,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,6 +333,26 @@ const char *const *tl_fault_symbols(void) { return sym_names; }
 
 static size_t half(size_t len) { return len / 2 ? len / 2 : 1; }
 
+/* fds the wrapped eventfd() returned and close() has not released: read and
+ * write on them are passed through (see the top of the file).  fds beyond
+ * the map are treated as ordinary fds. */
+#define EFD_MAP_BITS 65536
+static _Atomic unsigned char F_efd[EFD_MAP_BITS / 8];
+
+static void efd_mark(int fd, int on) {
+  if (fd < 0 || fd >= EFD_MAP_BITS)
+    return;
+  unsigned char bit = (unsigned char)(1u << (fd & 7));
+  if (on)
+    atomic_fetch_or(&F_efd[fd >> 3], bit);
+  else
+    atomic_fetch_and(&F_efd[fd >> 3], (unsigned char)~bit);
+}
+
+static int is_efd(int fd) {
+  return fd >= 0 && fd < EFD_MAP_BITS && (atomic_load(&F_efd[fd >> 3]) >> (fd & 7) & 1);
+}
+
 /* An iovec array cut down to half its total length, in buf (at most nbuf
  * entries); returns the new count. */
 static int iov_half(const struct iovec *iov, int cnt, struct iovec *buf, int nbuf) {
@@ -351,6 +384,8 @@ static size_t iov_total(const struct iovec *iov, int cnt) {
   ssize_t __real_##name(int fd, bufty buf, size_t len);                     \
   ssize_t __wrap_##name(int fd, bufty buf, size_t len);                     \
   ssize_t __wrap_##name(int fd, bufty buf, size_t len) {                    \
+    if (is_efd(fd))                                                         \
+      return __real_##name(fd, buf, len);                                   \
     int f = decide(sym, fd, len > 1);                                       \
     if (f == SHORT)                                                         \
       return __real_##name(fd, buf, half(len));                             \
@@ -459,6 +494,8 @@ int __real_close(int fd);
 int __wrap_close(int fd);
 int __wrap_close(int fd) {
   int f = decide(S_CLOSE, fd, 0);
+  /* Before the close: once released, the number may be reused at once. */
+  efd_mark(fd, 0);
   int r = __real_close(fd);
   if (f)
     FAIL_ERRNO(f);
@@ -492,7 +529,9 @@ int __wrap_eventfd(unsigned int initval, int flags) {
   int f = decide(S_EVENTFD, -1, 0);
   if (f)
     FAIL_ERRNO(f);
-  return __real_eventfd(initval, flags);
+  int fd = __real_eventfd(initval, flags);
+  efd_mark(fd, 1);
+  return fd;
 }
 
 int __real_epoll_create1(int flags);
