@@ -479,6 +479,20 @@ def report(out):
         if k in F:
             L.append(f"| {k} | {F[k].replace('|', chr(92) + '|')} |")
     L.append("")
+    loads = []
+    for k in ("loadavg_start", "loadavg_end"):
+        try:
+            loads.append(float(F.get(k, "").split()[0]))
+        except (ValueError, IndexError):
+            pass
+    try:
+        ncores = int(F.get("cores", "0"))
+    except ValueError:
+        ncores = 0
+    if loads and ncores and max(loads) > ncores:
+        st.notes.append(("load", f"the machine was busy with other work: 1-minute load average "
+                         f"{' → '.join(f'{x:.1f}' for x in loads)} (start → end) on {ncores} cores. Absolute "
+                         "figures are depressed and noisy; ratios taken pair by pair, and CPU per op, much less so."))
     unavailable = [n[1] for n in st.notes if n[0] == "unavailable"]
     other = [n for n in st.notes if n[0] != "unavailable"]
     if unavailable or other:
@@ -745,15 +759,29 @@ def report(out):
     if not multi:
         L.append("Missing: no SO_REUSEPORT echo rows (set=reuseport) in this run.\n")
     else:
-        L.append("| implementation | conns | msg | loops | round trips/s median [min–max] | vs 1 loop | server CPU µs/op |")
-        L.append("|---|---:|---:|---:|---|---|---:|")
+        L.append("| implementation | conns | msg | loops | round trips/s median [min–max] | vs 1 loop | server CPU µs/op | p50 µs | p99 µs |")
+        L.append("|---|---:|---:|---:|---|---|---:|---:|---:|")
         for g, rows in sorted(multi, key=lambda x: (impl_rank(label(x[0])), int(x[0]["conns"] or 0), x[0]["loops"])):
             one = st.one(workload="echo", impl=g["impl"], backend=g["backend"], conns=g["conns"],
                          msg=g["msg"], loops="1", set="reuseport")
             rat = spread(st.ratios(rows, one), 2) if one else "–"
             L.append(f'| {label(g)} | {g["conns"]} | {g["msg"]} | {g["loops"]} | '
-                     f'{spread([num(r["ops_per_s"]) for r in rows])} | {rat} | {fmt(st.med(rows, "cpu_us_per_op"), 2)} |')
+                     f'{spread([num(r["ops_per_s"]) for r in rows])} | {rat} | {fmt(st.med(rows, "cpu_us_per_op"), 2)} | '
+                     f'{fmt(st.med(rows, "p50_us"), 1)} | {fmt(st.med(rows, "p99_us"), 1)} |')
         L.append("")
+        one = [r for g, rows in multi if g["loops"] == "1" for r in rows]
+        mat = [r for g, rows in st.find(workload="echo", impl="triloop", set="matrix")
+               if g["msg"] == "64" and g["conns"] in {gg["conns"] for gg, _ in multi} and g["backend"] != "threadpool"
+               for r in rows]
+        o, m = st.med(one), st.med(mat)
+        if o and m and o < 0.5 * m:
+            L.append(f"**Caution:** the 1-loop runs of this section reached a median {fmt(o)} round trips/s "
+                     f"against {fmt(m)} for the same servers at the same points in the echo matrix of this "
+                     "run, with p99 latencies of tens of milliseconds at a p50 of microseconds: the pinned "
+                     "server and client were held off their cores by other load on the shared machine "
+                     "(a pinned process cannot move away; the unpinned client of the 2-loop runs can). The "
+                     "\"vs 1 loop\" ratios here measure that, not the server's scaling; server CPU per op "
+                     "is the figure to compare.\n")
         L.append(f'On this {F.get("cores", "?")}-core machine the 1-loop runs pin the server to one core and '
                  "the load generator to the other; the 2-loop runs pin a loop to each core and leave the "
                  "client unpinned, so server and client then compete for the same two cores. A gain near "
