@@ -758,6 +758,13 @@ static int ring_submit(struct tl__base *b, struct uring *u, tl_op *op) {
                          op->u.accept.flags | SOCK_CLOEXEC);
     break;
   case TL_OP_CONNECT:
+    /* On a blocking socket the kernel runs connect as an uninterruptible
+     * blocking call on io-wq (an AF_UNIX connect to a full backlog then
+     * ignores cancel, and destroy would wait forever).  Nonblocking, it
+     * polls internally and cancels like any other op; the header says
+     * connect ops set O_NONBLOCK on every backend. */
+    tl__set_nonblock(op->fd);
+    b->syscalls += 2;
     io_uring_prep_connect(sqe, op->fd, op->u.connect.addr, op->u.connect.addrlen);
     break;
   case TL_OP_RECV:

@@ -145,7 +145,6 @@ static struct {
   int guard_armed;
   int fd_baseline;
   int usable[TL_BACKEND_COUNT];
-  int blocking_connect;
 } F;
 
 static void fail(const char *fmt, ...) {
@@ -632,11 +631,10 @@ static void op_submit(int si, unsigned eb, unsigned kb, unsigned szb, unsigned c
     break;
   default: {
     struct stat st;
-    /* Known bug (reported): on uring, a connect on a blocking AF_UNIX
-     * socket to a full backlog cannot be cancelled and tl_loop_destroy
-     * hangs.  Until it is fixed, uring gets nonblocking sockets unless
-     * TRILOOP_FUZZ_BLOCKING_CONNECT=1. */
-    int nb = (szb & 2) || (F.cur_backend == TL_BACKEND_URING && !F.blocking_connect);
+    /* Blocking and nonblocking sockets alike (a blocking AF_UNIX connect to
+     * a full backlog once made uring's destroy hang; connect ops now set
+     * O_NONBLOCK on every backend). */
+    int nb = (szb & 2) != 0;
     s->connfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nb ? SOCK_NONBLOCK : 0), 0);
     if (s->connfd < 0) {
       free(op);
@@ -1024,7 +1022,6 @@ static const char *backend_name(int id) { return tl_backend_id_name(id); }
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   const char *b = getenv("TRILOOP_FUZZ_BACKEND");
   F.trace = getenv("TRILOOP_FUZZ_TRACE") != NULL;
-  F.blocking_connect = getenv("TRILOOP_FUZZ_BLOCKING_CONNECT") != NULL;
   if (b && *b) {
     int id = tl_backend_from_name(b);
     if (id <= 0) {
