@@ -411,6 +411,43 @@ static void arm_watchers(struct tl__base *b) {
   }
 }
 
+/* One zero-timeout poll(2) over the watchers whose job is in a worker. */
+static void check_busy(struct tl__base *b) {
+  struct tp *t = TP(b);
+  unsigned k = 0;
+  for (int fd = 0; fd < t->nw; fd++) {
+    struct watch *w = t->w[fd];
+    if (!w || !w->busy || !w->interest || w->file)
+      continue;
+    if (k == t->npf) {
+      unsigned n = t->npf ? 2 * t->npf : 64;
+      struct pollfd *pf = realloc(t->pf, n * sizeof *pf);
+      if (!pf)
+        break;
+      t->pf = pf;
+      struct watch **pw = realloc(t->pw, n * sizeof *pw);
+      if (!pw)
+        break;
+      t->pw = pw;
+      t->npf = n;
+    }
+    t->pf[k] = (struct pollfd){ .fd = fd, .events = w->job_events };
+    t->pw[k++] = w;
+  }
+  if (!k)
+    return;
+  int n = poll(t->pf, k, 0);
+  b->syscalls++;
+  for (unsigned i = 0; n > 0 && i < k; i++)
+    if (t->pf[i].revents) {
+      struct watch *w = t->pw[i];
+      w->ready_ev = poll_to_tl(t->pf[i].revents);
+      w->ready_gen = w->gen;
+      w->dnext = t->ready;
+      t->ready = w;
+    }
+}
+
 /* Moves the rearm list and the op batch to the pool, one lock for all. */
 static int flush(struct tl__base *b) {
   struct tp *t = TP(b);
@@ -473,6 +510,13 @@ static int tp_poll(struct tl__base *b, double timeout) {
    * and not one wake-up later.  Jobs it needs reach the pool next time. */
   if (t->rearm)
     arm_watchers(b);
+  /* A poll() that must not block still owes every ready fd (the seam's
+   * level-triggered promise, what EVRUN_NOWAIT and ev_embed_sweep rely on):
+   * an fd whose job is blocked in a worker may be ready with the post still
+   * on its way, so look at those too.  A blocking poll() need not: the job
+   * will wake it. */
+  if (!(timeout > 0))
+    check_busy(b);
   /* Reported after the wake so that one poll() hands over one batch. */
   struct watch *w = t->ready;
   t->ready = NULL;
