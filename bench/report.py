@@ -836,9 +836,9 @@ def report(out):
              "comparison.")
     L.append("- Echo servers' CPU is read from /proc/<pid>/stat (10 ms ticks): at 0.3–0.4 s quick-mode "
              "points one tick is a few percent, so quick-mode CPU ratios carry that much quantisation.")
-    L.append("- The echo load generator is one thread on plain epoll, pinned to the other core; it saturates "
-             "(its core full) near 200k round trips/s on this class of machine, which caps every server's "
-             "throughput at many connections.")
+    L.append("- The echo load generator is one thread on plain epoll, pinned to the other core; where its "
+             "core is full it caps every server's round trips/s alike (its utilisation in this run is in the "
+             "verdict section; client_cpu_us_per_op per run is in results.csv).")
     L.append("- The machine is shared and noisy: trust ratios (taken pair by pair) more than absolute figures.")
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write("\n".join(L) + "\n")
