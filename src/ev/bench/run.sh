@@ -1,6 +1,6 @@
 #!/bin/bash
 # libtriloop-ev against libev, side by side in one run.  From the build dir:
-#   sh src/ev/bench/run.sh [micro] [echo]      (default: both)
+#   sh src/ev/bench/run.sh [micro] [echo] [ir]   (default: micro echo)
 #
 # micro: each evbench workload against libev (epoll) and libtriloop-ev on
 #   $TRILOOP_BACKEND (default epoll), runs alternating, the MEDIAN of $REPS
@@ -13,6 +13,9 @@
 #   message.  Servers: libev io_uring, libev epoll, libtriloop-ev relinked on
 #   uring and on epoll, and the libev binary with libtriloop-ev LD_PRELOADed
 #   on uring.  Median of $ECHO_REPS (default 5) runs, interleaved.
+# ir: noise-free, for a shared box: user-space instructions per op under
+#   valgrind --tool=callgrind (kernel work is not counted), libev/epoll
+#   against libtriloop-ev on $TRILOOP_BACKEND.
 : "${REPS:=5}"
 : "${ECHO_REPS:=5}"
 : "${ECHO_N:=400000}"
@@ -84,10 +87,27 @@ echo_split() {
   done
 }
 
+ir() {
+  command -v valgrind >/dev/null || { echo "ir: no valgrind"; return; }
+  printf '\n%-8s %8s %12s %12s %7s   (callgrind Ir per op; triloop backend: %s)\n' \
+    workload ops libev libtriloop-ev ratio "$TRILOOP_BACKEND"
+  for w in timer:300000 io:64000 io-same:64000 async:20000 echo:64000; do
+    n=${w#*:} w=${w%:*}
+    a=$(LIBEV_FLAGS=4 valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        "$b/evbench.libev" $w $n 2>&1 | sed -n 's/.*Collected : //p')
+    t=$(LD_LIBRARY_PATH=$PWD/.libs env -u LIBEV_FLAGS TRILOOP_BACKEND=$TRILOOP_BACKEND \
+        valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        "$b/.libs/evbench.tl" $w $n 2>&1 | sed -n 's/.*Collected : //p')
+    printf '%-8s %8s %12s %12s %7s\n' $w $n "$((a / n))" "$((t / n))" \
+      "$(awk -v a="$a" -v t="$t" 'BEGIN { printf "%.2fx", t ? a / t : 0 }')"
+  done
+}
+
 for w in $what; do
   case $w in
     micro) micro ;;
     echo) echo_split ;;
-    *) echo "usage: run.sh [micro] [echo]" >&2; exit 2 ;;
+    ir) ir ;;
+    *) echo "usage: run.sh [micro] [echo] [ir]" >&2; exit 2 ;;
   esac
 done
