@@ -27,9 +27,11 @@
  *    again: the callback may free them, or resubmit the same op.
  * 4. tl_op_cancel() never skips the callback: it comes exactly once, with
  *    -ECANCELED, or with the real result if the op had already finished.
- * 5. tl_loop_destroy() with ops in flight cancels them all and runs every
- *    callback (most with -ECANCELED) before it returns.  Callbacks that run
- *    during destroy cannot submit new ops (submit returns -ESHUTDOWN).
+ * 5. tl_loop_destroy() with ops in flight cancels them and runs every
+ *    callback (most with -ECANCELED) before it returns.  Close ops are the
+ *    exception: they still close their fd (and report its result), after
+ *    the fd's other ops.  Callbacks that run during destroy cannot submit
+ *    new ops (submit returns -ESHUTDOWN).
  * 6. A failed submit (negative return) hands nothing over: no callback will
  *    run and the caller keeps its memory.
  * 7. Closing an fd with ops in flight: close it through tl_close() (or call

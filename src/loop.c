@@ -254,8 +254,11 @@ int tl_loop_destroy(tl_loop *loop) {
   /* Rule 5 of the header: every op in flight is cancelled and called back
    * before we return; nothing the kernel or a worker may still write into
    * is released before its callback. */
+  /* Close ops are not cancelled: the caller meant the fd to go, and a
+   * cancelled close would leak it. */
   for (tl_op *op = loop->ops; op; op = op->tl__next)
-    if (!(op->tl__state & OP_CANCEL_REQ) && OP_STATE(op) == OP_INFLIGHT) {
+    if (!(op->tl__state & OP_CANCEL_REQ) && OP_STATE(op) == OP_INFLIGHT &&
+        op->type != TL_OP_CLOSE) {
       op->tl__state |= OP_CANCEL_REQ;
       if ((op->tl__state & OP_MS) && !op->u.ms.ring->native)
         ms_cancel(loop, op);
@@ -264,9 +267,9 @@ int tl_loop_destroy(tl_loop *loop) {
     }
   while (loop->nops) {
     invoke_done_ops(loop);
-    /* tl_close's order holds here too: a deferred close never ran, so it
-     * ends with -ECANCELED, but only after its fd's other ops (found by
-     * tests/fuzz). */
+    /* tl_close's order holds here too: a deferred close runs once its fd's
+     * other ops are called back (found by tests/fuzz), and really closes
+     * the fd, here and now, since the backend is going away. */
     for (tl_op **pp = &loop->closes; *pp;) {
       tl_op *op = *pp;
       if (fd_busy(loop, op)) {
@@ -274,7 +277,7 @@ int tl_loop_destroy(tl_loop *loop) {
         continue;
       }
       *pp = op->tl__qnext;
-      on_op(&loop->base, op, -ECANCELED);
+      on_op(&loop->base, op, close(op->fd) < 0 ? -errno : 0);
     }
     if (!loop->nops)
       break;
