@@ -5,7 +5,10 @@
  * eventfd (with the nearest timer as the timeout) and runs callbacks.
  *
  * Ops.  Files (regular, block devices), fsync, openat and close run as the
- * plain blocking syscall.  Sockets and pipes: the worker tries the call
+ * plain blocking syscall, as TL__POOL_WORK jobs (bounded by
+ * TRILOOP_THREADS_MAX).  recv, send, accept and connect, which may wait on
+ * their peer forever, are TL__POOL_WAIT jobs like readiness waits: a thread
+ * each, outside that bound (smol's model: a thread per blocked call).  Sockets and pipes: the worker tries the call
  * without blocking, and when it would block waits in tl__pool_wait() on the
  * fd plus the worker's eventfd, so a cancel (or a destroy) interrupts a recv
  * or accept that would otherwise block forever.  The user's fd flags: recv
@@ -53,8 +56,9 @@
 #define container_of(p, type, member) \
   ((type *)(void *)((char *)(p) - offsetof(type, member)))
 
-/* op->tl__gen: in the local batch (before the pool), or in the pool. */
-enum { OP_LOCAL = 1, OP_POOL = 3 };
+/* op->tl__gen: in the local batch or wait list (before the pool), or in
+ * the pool. */
+enum { OP_LOCAL = 1, OP_LOCAL_WAIT = 2, OP_POOL = 3 };
 
 struct watch {
   struct tl__job job;
@@ -184,16 +188,48 @@ static int tp_submit(struct tl__base *b, tl_op *op) {
   j->base = b;
   j->res = 0;
   j->state = TL__JOB_IDLE;
-  op->tl__gen = OP_LOCAL;
-  batch_add(TP(b), j);
+  switch (op->type) {
+  case TL_OP_RECV: case TL_OP_SEND: case TL_OP_ACCEPT: case TL_OP_CONNECT:
+    /* Socket ops may wait for their peer as long as it likes: they are
+     * waits, like readiness jobs, so 2,000 idle connections' recvs do not
+     * hold every op slot while accepts and file ops queue behind them. */
+    op->tl__gen = OP_LOCAL_WAIT;
+    wait_add(TP(b), j);
+    break;
+  default:
+    op->tl__gen = OP_LOCAL;
+    batch_add(TP(b), j);
+  }
   return 0;
+}
+
+/* Takes a job out of the local wait list (not yet in the pool). */
+static void wait_unlink(struct tp *t, struct tl__job *j) {
+  struct tl__job *prev = NULL;
+  for (struct tl__job *x = t->wl.head; x; prev = x, x = x->next) {
+    if (x != j)
+      continue;
+    if (prev)
+      prev->next = x->next;
+    else
+      t->wl.head = x->next;
+    if (t->wl.tail == x)
+      t->wl.tail = prev;
+    t->wl.n--;
+    x->next = NULL;
+    return;
+  }
 }
 
 static int tp_cancel(struct tl__base *b, tl_op *op) {
   switch (op->tl__gen) {
   case OP_LOCAL:
-    /* Still in our batch: it never reaches the pool. */
-    batch_unlink(TP(b), &op->tl__job);
+  case OP_LOCAL_WAIT:
+    /* Still ours: it never reaches the pool. */
+    if (op->tl__gen == OP_LOCAL)
+      batch_unlink(TP(b), &op->tl__job);
+    else
+      wait_unlink(TP(b), &op->tl__job);
     op->tl__gen = 0;
     tl__base_op_done(b, op, -ECANCELED);
     return 0;
@@ -462,6 +498,9 @@ static int flush(struct tl__base *b) {
     return 0;
   for (struct tl__job *j = ops.head; j; j = j->next)
     container_of(j, tl_op, tl__job)->tl__gen = OP_POOL;
+  for (struct tl__job *j = waits.head; j; j = j->next)
+    if (j->work == op_work)
+      container_of(j, tl_op, tl__job)->tl__gen = OP_POOL;
   int r = tl__pool_submit_lists(&ops, &waits);
   if (r == 0) {
     t->outstanding += ops.n + waits.n;
@@ -478,6 +517,12 @@ static int flush(struct tl__base *b) {
   }
   for (struct tl__job *j = waits.head, *next; j; j = next) {
     next = j->next;
+    if (j->work == op_work) {
+      tl_op *op = container_of(j, tl_op, tl__job);
+      op->tl__gen = 0;
+      tl__base_op_done(b, op, r);
+      continue;
+    }
     struct watch *ww = container_of(j, struct watch, job);
     ww->busy = 0;
     rearm_add(t, ww);
