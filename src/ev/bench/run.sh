@@ -15,7 +15,8 @@
 #   on uring.  Median of $ECHO_REPS (default 5) runs, interleaved.
 # ir: noise-free, for a shared box: user-space instructions per op under
 #   valgrind --tool=callgrind (kernel work is not counted), libev/epoll
-#   against libtriloop-ev on $TRILOOP_BACKEND.
+#   against libtriloop-ev on $TRILOOP_BACKEND (epoll: under valgrind 3.19
+#   the uring backend's async workload did not finish).
 : "${REPS:=5}"
 : "${ECHO_REPS:=5}"
 : "${ECHO_N:=400000}"
