@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config git
       liburing-dev libev-dev libev4 check libseccomp-dev libuv1-dev
       fio gnuplot-nox python3 procps util-linux valgrind
-      nghttp2-client nghttp2-server clang-14 libclang-rt-14-dev"
+      nghttp2-client nghttp2-server nghttp2-proxy clang-14 libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -47,22 +47,24 @@ struct epstate {
 
 #define ST(b) ((struct epstate *)(b)->bstate)
 
-static struct fdslot *slot(struct epstate *s, int fd) {
-  if (fd >= s->nfds) {
-    int n = s->nfds ? s->nfds : 64;
-    while (n <= fd)
-      n *= 2;
-    struct fdslot *p = realloc(s->fds, (size_t)n * sizeof *p);
-    if (!p)
-      return NULL;
-    memset(p + s->nfds, 0, (size_t)(n - s->nfds) * sizeof *p);
-    s->fds = p;
-    s->nfds = n;
-  }
+static __attribute__((noinline)) struct fdslot *slot_grow(struct epstate *s, int fd) {
+  int n = s->nfds ? s->nfds : 64;
+  while (n <= fd)
+    n *= 2;
+  struct fdslot *p = realloc(s->fds, (size_t)n * sizeof *p);
+  if (!p)
+    return NULL;
+  memset(p + s->nfds, 0, (size_t)(n - s->nfds) * sizeof *p);
+  s->fds = p;
+  s->nfds = n;
   return &s->fds[fd];
 }
 
-static uint32_t wanted(const struct fdslot *f) {
+static inline struct fdslot *slot(struct epstate *s, int fd) {
+  return fd < s->nfds ? &s->fds[fd] : slot_grow(s, fd);
+}
+
+static inline uint32_t wanted(const struct fdslot *f) {
   if (f->core)
     return (f->core & TL_READ || f->rq ? EPOLLIN : 0) |
            (f->core & TL_WRITE || f->wq ? EPOLLOUT : 0);
@@ -88,18 +90,29 @@ static int update(struct tl__base *b, int fd, struct fdslot *f, int force) {
     f->reg = 0;
     return 0;   /* ENOENT/EBADF: the kernel forgot it already on close */
   }
-  if (f->reg) {
+  if (f->reg && !force) {
     ev.data.u64 = (uint64_t)f->gen << 32 | (uint32_t)fd;
     r = epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev);
     if (r == 0 || errno != ENOENT)
       goto out;
     b->syscalls++;   /* closed and reopened behind us: add it afresh */
   }
+  /* A forced re-register asks "is this still the file we registered?":
+   * ADD answers it (epoll keys on file and number) and, when the answer
+   * is yes with the same mask, costs only a lookup, where MOD would
+   * re-poll the file (libev's epoll_modify does the same). */
+  uint32_t old_gen = f->gen;
   f->gen++;
   ev.data.u64 = (uint64_t)f->gen << 32 | (uint32_t)fd;
   r = epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
   if (r < 0 && errno == EEXIST) {
+    f->gen = old_gen;
+    if (f->reg == want) {
+      r = 0;
+      goto out;
+    }
     b->syscalls++;
+    ev.data.u64 = (uint64_t)f->gen << 32 | (uint32_t)fd;
     r = epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev);
   }
 out:
@@ -414,9 +427,9 @@ static int poll_(struct tl__base *b, double timeout) {
       rev |= TL_READ;
     if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
       rev |= TL_WRITE;
-    if (rev & TL_READ)
+    if ((rev & TL_READ) && f->rq)
       retry(b, &f->rq, &f->rq_tail);
-    if (rev & TL_WRITE)
+    if ((rev & TL_WRITE) && f->wq)
       retry(b, &f->wq, &f->wq_tail);
     if (f->core & rev)
       tl__base_fd_event(b, fd, rev);

@@ -142,6 +142,7 @@ int tl__base_init(struct tl__base *b, unsigned flags) {
   }
   atomic_init(&b->wake_pending, 0);
   atomic_init(&b->async_pending, 0);
+  atomic_init(&b->nposted, 0);
   pthread_mutex_init(&b->post_lock, NULL);
   b->post_head = b->post_tail = NULL;
 
@@ -183,6 +184,7 @@ int tl__base_fork(struct tl__base *b) {
   atomic_store(&b->wake_pending, 0);
   pthread_mutex_init(&b->post_lock, NULL);
   b->post_head = b->post_tail = NULL;   /* the parent's workers are gone */
+  atomic_store(&b->nposted, 0);
   return b->be->fork ? b->be->fork(b) : 0;
 }
 
@@ -204,6 +206,7 @@ void tl__base_post(struct tl__base *b, struct tl__job *job) {
   else
     b->post_head = job;
   b->post_tail = job;
+  atomic_fetch_add_explicit(&b->nposted, 1, memory_order_release);
   /* One eventfd write per batch: the loop drains the whole list when woken.
    * Written under the lock: once we unlock, the loop may drain this job,
    * finish and free b. */
@@ -222,10 +225,17 @@ void tl__base_drain(struct tl__base *b) {
   atomic_store(&b->wake_pending, 0);
   if (read(b->wakefd, &v, sizeof v) >= 0)
     b->syscalls++;
-  pthread_mutex_lock(&b->post_lock);
-  struct tl__job *j = b->post_head;
-  b->post_head = b->post_tail = NULL;
-  pthread_mutex_unlock(&b->post_lock);
+  /* Most wakes are async sends or signals with nothing posted: no lock.  A
+   * post that lands after this check writes the eventfd again (we cleared
+   * wake_pending above), so it is seen at the next wait. */
+  struct tl__job *j = NULL;
+  if (atomic_load_explicit(&b->nposted, memory_order_acquire)) {
+    pthread_mutex_lock(&b->post_lock);
+    j = b->post_head;
+    b->post_head = b->post_tail = NULL;
+    atomic_store_explicit(&b->nposted, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&b->post_lock);
+  }
   while (j) {
     struct tl__job *next = j->next;
     j->done(j);

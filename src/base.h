@@ -95,6 +95,7 @@ struct tl__base {
   /* Jobs finished by pool workers, handed back to this loop. */
   pthread_mutex_t post_lock;
   struct tl__job *post_head, *post_tail;
+  atomic_int nposted;           /* jobs on the list: drain skips the lock at 0 */
 
   /* The front end's handlers. */
   void *owner;                  /* the tl_loop or ev_loop */
