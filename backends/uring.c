@@ -75,6 +75,7 @@ struct slot {
    * a close waits here until the cancelled ops of its fd have completed. */
   uint32_t cancelling;
   tl_op *closes;
+  uint8_t nonblock;  /* we set O_NONBLOCK on this socket (until forgotten) */
 };
 
 struct uring {
@@ -588,6 +589,8 @@ static int uring_modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) 
       return r;
   }
   struct slot *s = &u->slots[fd];
+  if (!oev && !nev)
+    s->nonblock = 0;   /* about to be closed: the number may name a new file */
   s->want = (uint8_t)nev;
   s->failed = 0;
   if (s->armed) {
@@ -717,6 +720,24 @@ static int uring_submit(struct tl__base *b, tl_op *op) {
   return ring_submit(b, u, op);
 }
 
+/*
+ * Connect runs on a nonblocking socket.  On a blocking one the kernel runs
+ * it in an io-wq worker that blocks in the syscall itself (an AF_UNIX
+ * connect to a full backlog), where cancel cannot reach it and destroy
+ * would wait forever (found by tests/fuzz).  Nonblocking, io_uring waits by
+ * polling, which cancels.  Cached per fd slot (forgotten at tl_close and
+ * tl_cancel_fd), so the fcntl is paid once per socket.
+ */
+static void sock_nonblock(struct tl__base *b, struct uring *u, int fd) {
+  if ((unsigned)fd < u->nslots && u->slots[fd].nonblock)
+    return;
+  b->syscalls++;
+  if (tl__set_nonblock(fd) < 0)
+    return;
+  if ((unsigned)fd < u->nslots || grow_slots(u, fd) == 0)
+    u->slots[fd].nonblock = 1;
+}
+
 static int ring_submit(struct tl__base *b, struct uring *u, tl_op *op) {
   struct io_uring_sqe *sqe = get_sqe(b, u);
   if (!sqe)
@@ -751,6 +772,8 @@ static int ring_submit(struct tl__base *b, struct uring *u, tl_op *op) {
                          op->u.open.flags | O_CLOEXEC, op->u.open.mode);
     break;
   case TL_OP_CLOSE:
+    if ((unsigned)op->fd < u->nslots)
+      u->slots[op->fd].nonblock = 0;
     io_uring_prep_close(sqe, op->fd);
     break;
   case TL_OP_ACCEPT:
@@ -758,13 +781,7 @@ static int ring_submit(struct tl__base *b, struct uring *u, tl_op *op) {
                          op->u.accept.flags | SOCK_CLOEXEC);
     break;
   case TL_OP_CONNECT:
-    /* On a blocking socket the kernel runs connect as an uninterruptible
-     * blocking call on io-wq (an AF_UNIX connect to a full backlog then
-     * ignores cancel, and destroy would wait forever).  Nonblocking, it
-     * polls internally and cancels like any other op; the header says
-     * connect ops set O_NONBLOCK on every backend. */
-    tl__set_nonblock(op->fd);
-    b->syscalls += 2;
+    sock_nonblock(b, u, op->fd);
     io_uring_prep_connect(sqe, op->fd, op->u.connect.addr, op->u.connect.addrlen);
     break;
   case TL_OP_RECV:
@@ -800,8 +817,9 @@ static int cancel_in_ring(struct tl__base *b, struct uring *u, tl_op *op) {
 
 /* A cancelled op holds back closes of its fd until it completes. */
 static void count_cancel(struct uring *u, tl_op *op) {
-  if (op->fd < 0 || op->type == TL_OP_OPENAT || op->type == TL_OP_CLOSE)
-    return;
+  if (op->fd < 0 || op->type == TL_OP_OPENAT || op->type == TL_OP_CLOSE ||
+      (op->tl__gen & OP_COUNTED))
+    return;   /* counted once, however often it is asked to cancel */
   if ((unsigned)op->fd >= u->nslots && grow_slots(u, op->fd) < 0)
     return;    /* only the order of callbacks suffers */
   u->slots[op->fd].cancelling++;
@@ -945,6 +963,8 @@ static int uring_cancel(struct tl__base *b, tl_op *op) {
     return 0;
   }
   count_cancel(u, op);
+  if (op->tl__gen & OP_QCANCEL)
+    return 0;   /* asked again while its cancel still waits for an SQE */
   if (cancel_in_ring(b, u, op) < 0) {
     /* Try again at the next poll().  If the op completes first,
      * op_finished takes it off this list. */

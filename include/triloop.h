@@ -404,9 +404,9 @@ struct tl_op {
  * advances the file position (as read(2)); sockets and pipes ignore it.
  * Sockets and pipes: the epoll and threadpool backends set O_NONBLOCK on
  * the fd of an accept, connect, read, write, readv or writev op on a
- * non-regular file (as tokio and libuv do), and every backend does so for
- * connect (so that it can be cancelled); recv/send use MSG_DONTWAIT and
- * leave the fd's flags alone.  send adds MSG_NOSIGNAL, so a closed peer
+ * non-regular file (as tokio and libuv do); recv/send use MSG_DONTWAIT
+ * there.  Every backend sets O_NONBLOCK on the socket of a connect (io_uring
+ * would otherwise run it in a kernel worker where cancel cannot reach it).  send adds MSG_NOSIGNAL, so a closed peer
  * gives -EPIPE, never SIGPIPE.
  * Sync errors (nothing handed over): -EBADF (fd < 0), -EINVAL (NULL buffer
  * with len > 0, len > SSIZE_MAX or INT_MAX iovecs, bad type), -EBUSY (op

@@ -265,6 +265,7 @@ int tl_loop_destroy(tl_loop *loop) {
       else
         loop->base.be->cancel(&loop->base, op);
     }
+  double recancel = tl__time() + 0.25;
   while (loop->nops) {
     invoke_done_ops(loop);
     /* tl_close's order holds here too: a deferred close runs once its fd's
@@ -283,6 +284,16 @@ int tl_loop_destroy(tl_loop *loop) {
       break;
     if (!loop->done_head)
       loop->base.be->poll(&loop->base, 0.05);
+    /* A cancel can miss: io_uring may hand a send to a kernel worker after
+     * the cancel looked for it (found by tests/fuzz: destroy waited forever
+     * on a send blocked in an io-wq worker).  Ask again now and then. */
+    if (loop->nops && tl__time() > recancel) {
+      recancel = tl__time() + 0.25;
+      for (tl_op *op = loop->ops; op; op = op->tl__next)
+        if (OP_STATE(op) == OP_INFLIGHT && (op->tl__state & OP_CANCEL_REQ) &&
+            op->type != TL_OP_CLOSE && !(op->tl__state & OP_MS && !op->u.ms.ring->native))
+          loop->base.be->cancel(&loop->base, op);
+    }
   }
 
   for (int s = 1; s < NSIG; s++)
