@@ -13,6 +13,9 @@ set -uo pipefail
 TOP=${TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$TOP"
 secs=${FUZZ_SECONDS:-60}
+# A fixed seed makes a CI run repeatable (threads aside): a failure here can
+# be replayed with the same command; FUZZ_SEED=0 lets libFuzzer pick.
+seed=${FUZZ_SEED:-1}
 out=build/fuzz
 
 if ! tests/fuzz/build.sh; then
@@ -32,7 +35,7 @@ for be in uring epoll threadpool; do
   corpus=$out/corpus-$be
   mkdir -p "$corpus"
   log=$out/run-$be.log
-  TRILOOP_FUZZ_BACKEND=$be "$out/fuzz_api" -max_total_time="$secs" -timeout=20 \
+  TRILOOP_FUZZ_BACKEND=$be "$out/fuzz_api" -max_total_time="$secs" -timeout=20 -seed="$seed" \
     -rss_limit_mb=2048 -max_len=2048 -print_final_stats=1 \
     -artifact_prefix="$out/$be-" "$corpus" tests/fuzz/corpus >"$log" 2>&1
   rc=$?
