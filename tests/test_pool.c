@@ -480,7 +480,8 @@ START_TEST(tp_thousand_blocked_readers_grow_complete_and_shrink) {
   setenv("TRILOOP_THREADS_MAX", "1100", 1);
   setenv("TRILOOP_THREADS", "2", 1);
   setenv("TRILOOP_THREADS_KEEPALIVE_MS", "200", 1);
-  if (raise_nofile(2 * N + 64) < 2 * N + 64) {
+  /* 2 fds per socketpair, and every blocked worker holds its own eventfd. */
+  if (raise_nofile(3 * N + 256) < 3 * N + 256) {
     printf("SKIP tp_thousand_blocked_readers: RLIMIT_NOFILE too low\n");
     return;
   }
