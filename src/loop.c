@@ -244,6 +244,14 @@ int tl_loop_new(tl_loop **loopp, unsigned flags) {
 static void invoke_done_ops(tl_loop *loop);
 static int fd_busy(const tl_loop *loop, const tl_op *close);
 
+/* Cancels one op for destroy; may be asked again for the same op. */
+static void destroy_cancel(tl_loop *loop, tl_op *op) {
+  if ((op->tl__state & OP_MS) && !op->u.ms.ring->native)
+    ms_cancel(loop, op);   /* completes it at once */
+  else
+    loop->base.be->cancel(&loop->base, op);
+}
+
 int tl_loop_destroy(tl_loop *loop) {
   if (!loop)
     return -EINVAL;
@@ -253,17 +261,13 @@ int tl_loop_destroy(tl_loop *loop) {
 
   /* Rule 5 of the header: every op in flight is cancelled and called back
    * before we return; nothing the kernel or a worker may still write into
-   * is released before its callback. */
-  /* Close ops are not cancelled: the caller meant the fd to go, and a
-   * cancelled close would leak it. */
+   * is released before its callback.  Close ops are not cancelled: the
+   * caller meant the fd to go, and a cancelled close would leak it. */
   for (tl_op *op = loop->ops; op; op = op->tl__next)
     if (!(op->tl__state & OP_CANCEL_REQ) && OP_STATE(op) == OP_INFLIGHT &&
         op->type != TL_OP_CLOSE) {
       op->tl__state |= OP_CANCEL_REQ;
-      if ((op->tl__state & OP_MS) && !op->u.ms.ring->native)
-        ms_cancel(loop, op);
-      else
-        loop->base.be->cancel(&loop->base, op);
+      destroy_cancel(loop, op);
     }
   double recancel = tl__time() + 0.25;
   while (loop->nops) {
@@ -291,8 +295,8 @@ int tl_loop_destroy(tl_loop *loop) {
       recancel = tl__time() + 0.25;
       for (tl_op *op = loop->ops; op; op = op->tl__next)
         if (OP_STATE(op) == OP_INFLIGHT && (op->tl__state & OP_CANCEL_REQ) &&
-            op->type != TL_OP_CLOSE && !(op->tl__state & OP_MS && !op->u.ms.ring->native))
-          loop->base.be->cancel(&loop->base, op);
+            op->type != TL_OP_CLOSE)
+          destroy_cancel(loop, op);
     }
   }
 
