@@ -3,7 +3,7 @@
 # backend, in a normal (non-sanitizer) build.  A documented command, not a
 # CI stage (about 2 minutes for epoll and threadpool; see below for uring):
 #
-#   cd <build dir> && bash /work/main/tests/valgrind.sh [backends...]
+#   cd <build dir> && bash <source dir>/tests/valgrind.sh [backends...]
 #
 # Each case runs in its own child (CK_FORK=yes); valgrind follows the
 # fork, so an error or definite leak in a case makes that child exit 1 and
