@@ -386,6 +386,21 @@ static int tp_modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) {
   return 0;
 }
 
+/* Grows the arrays of poll()'s own checks; -ENOMEM leaves them as they were. */
+static int pf_grow(struct tp *t) {
+  unsigned n = t->npf ? 2 * t->npf : 64;
+  struct pollfd *pf = realloc(t->pf, n * sizeof *pf);
+  if (!pf)
+    return -ENOMEM;
+  t->pf = pf;
+  struct watch **pw = realloc(t->pw, n * sizeof *pw);
+  if (!pw)
+    return -ENOMEM;
+  t->pw = pw;
+  t->npf = n;
+  return 0;
+}
+
 /*
  * Arms the watchers on the rearm list.  One poll(2) with a zero timeout
  * over them first: an fd that is ready already (typically one the front end
@@ -404,17 +419,8 @@ static void arm_watchers(struct tl__base *b) {
     w->rearm = 0;
     if (!w->interest || w->busy || w->file)
       continue;
-    if (k == t->npf) {
-      unsigned n = t->npf ? 2 * t->npf : 64;
-      struct pollfd *pf = realloc(t->pf, n * sizeof *pf);
-      if (pf)
-        t->pf = pf;
-      struct watch **pw = pf ? realloc(t->pw, n * sizeof *pw) : NULL;
-      if (pw) {
-        t->pw = pw;
-        t->npf = n;
-      }
-    }
+    if (k == t->npf)
+      pf_grow(t);
     short ev = (short)(((w->interest & TL_READ) ? POLLIN : 0) |
                        ((w->interest & TL_WRITE) ? POLLOUT : 0));
     if (k < t->npf) {
@@ -455,18 +461,8 @@ static void check_busy(struct tl__base *b) {
     struct watch *w = t->w[fd];
     if (!w || !w->busy || !w->interest || w->file)
       continue;
-    if (k == t->npf) {
-      unsigned n = t->npf ? 2 * t->npf : 64;
-      struct pollfd *pf = realloc(t->pf, n * sizeof *pf);
-      if (!pf)
-        break;
-      t->pf = pf;
-      struct watch **pw = realloc(t->pw, n * sizeof *pw);
-      if (!pw)
-        break;
-      t->pw = pw;
-      t->npf = n;
-    }
+    if (k == t->npf && pf_grow(t) < 0)
+      break;
     t->pf[k] = (struct pollfd){ .fd = fd, .events = w->job_events };
     t->pw[k++] = w;
   }
