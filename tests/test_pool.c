@@ -193,7 +193,10 @@ START_TEST(pool_cancel_queued_running_and_finished) {
   ck_assert_int_eq(tl__pool_cancel(&a.job), -ENOENT);
 
   /* The same (only) worker: the cancel's kick must not leak into the next
-   * job's wait, which times out normally. */
+   * job's wait, which times out normally.  The worker posts a's completion
+   * before it returns to the idle stack, so wait for it there first: a wait
+   * job submitted while no worker is idle gets a thread of its own. */
+  WAIT_FOR(stats().idle == 1, 10);
   tjob_init(&c, p[0], 50);
   ck_assert_int_eq(tl__pool_submit(&c.job), 0);
   while (!c.done && now() < t0 + 20)
