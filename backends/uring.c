@@ -24,6 +24,8 @@
  * CQEs with IORING_CQE_F_MORE until its last, so an SQE is out until a CQE
  * without F_MORE: that is what sqes_out counts.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -42,6 +44,11 @@
 #include "base.h"
 #include "pool.h"
 #include "uring.h"
+#ifdef TL_FAULT_INJECTION
+/* src/fault.c's hook; weak because libtriloop-ev links these objects
+ * without fault injection. */
+__attribute__((weak)) int tl__fault_uring_cancel_miss(int fd);
+#endif
 
 enum { TAG_OP = 0, TAG_POLL = 1, TAG_INTERNAL = 2, TAG_MASK = 7 };
 _Static_assert(_Alignof(tl_op) >= 8, "op pointers need 3 free low bits");
@@ -50,16 +57,17 @@ _Static_assert(_Alignof(tl_op) >= 8, "op pointers need 3 free low bits");
 #define MAX_RW 0x7ffff000u         /* the most read(2) moves in one call */
 #define CQE_BATCH 64
 
-/* op->tl__gen while in flight: the loop's epoch (a multiple of 16, bumped
- * at each fork) and four bits of our own.  (Not tl__res: the pool's connect
+/* op->tl__gen while in flight: the loop's epoch (a multiple of 32, bumped
+ * at each fork) and five bits of our own.  (Not tl__res: the pool's connect
  * path keeps its own state there.) */
 enum {
   ROUTE_RING = 0,
   ROUTE_POOL = 1,      /* handed to the blocking pool */
   OP_COUNTED = 2,      /* cancelled; counted in its fd's slot */
   OP_PARKED = 4,       /* a close waiting for the cancelled ops on its fd */
-  OP_QCANCEL = 8,      /* on the retry list of cancels */
-  EPOCH_STEP = 16
+  OP_QCANCEL = 8,      /* on the list of ops being cancelled in the ring */
+  OP_ASKED = 16,       /* its cancel SQE went out in the current round */
+  EPOCH_STEP = 32
 };
 #define OP_EPOCH(op) ((op)->tl__gen & ~(uint32_t)(EPOCH_STEP - 1))
 
@@ -101,7 +109,13 @@ struct uring {
   unsigned nslots;
   int *dirty;                      /* fds whose poll needs (re)arming */
   unsigned ndirty;
-  tl_op *cancel_head, *cancel_tail; /* cancels that found no SQE */
+  /* Ring ops with a cancel asked for and no completion yet (OP_QCANCEL),
+   * kept until they complete: a cancel can miss (the kernel may hand the
+   * request to an io-wq worker just after the cancel looked for it), so
+   * the ones still there are asked again at reask_at, backing off. */
+  tl_op *cancel_head, *cancel_tail;
+  unsigned cancel_unasked;         /* on the list without OP_ASKED */
+  double reask_at, reask_gap;
   struct __kernel_timespec ts;     /* timeout SQE's (kernels without EXT_ARG) */
   pid_t pid;
   /* Settings read once from the environment (kept for fork). */
@@ -810,7 +824,12 @@ static int cancel_in_ring(struct tl__base *b, struct uring *u, tl_op *op) {
   struct io_uring_sqe *sqe = get_sqe(b, u);
   if (!sqe)
     return -EAGAIN;
-  io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+  uint64_t target = (uint64_t)(uintptr_t)op;
+#ifdef TL_FAULT_INJECTION
+  if (tl__fault_uring_cancel_miss && tl__fault_uring_cancel_miss(op->fd))
+    target = 0;   /* no request has user_data 0: the cancel finds nothing */
+#endif
+  io_uring_prep_cancel64(sqe, target, 0);
   io_uring_sqe_set_data64(sqe, TAG_INTERNAL);
   return 0;
 }
@@ -837,7 +856,10 @@ static void unqueue_cancel(struct uring *u, tl_op *op) {
   *pp = op->tl__qnext;
   if (u->cancel_tail == op)
     u->cancel_tail = prev;
-  op->tl__gen &= ~(uint32_t)OP_QCANCEL;
+  op->tl__qnext = NULL;
+  if (!(op->tl__gen & OP_ASKED))
+    u->cancel_unasked--;
+  op->tl__gen &= ~(uint32_t)(OP_QCANCEL | OP_ASKED);
 }
 
 /* Every op's one completion passes here, from the ring or the pool. */
@@ -964,34 +986,53 @@ static int uring_cancel(struct tl__base *b, tl_op *op) {
   }
   count_cancel(u, op);
   if (op->tl__gen & OP_QCANCEL)
-    return 0;   /* asked again while its cancel still waits for an SQE */
-  if (cancel_in_ring(b, u, op) < 0) {
-    /* Try again at the next poll().  If the op completes first,
-     * op_finished takes it off this list. */
-    op->tl__qnext = NULL;
-    op->tl__gen |= OP_QCANCEL;
-    if (u->cancel_tail)
-      u->cancel_tail->tl__qnext = op;
-    else
-      u->cancel_head = op;
-    u->cancel_tail = op;
+    return 0;   /* already being cancelled: the list asks again if need be */
+  if (!u->cancel_head) {
+    u->reask_gap = 0.01;
+    u->reask_at = tl__time() + u->reask_gap;
   }
+  op->tl__qnext = NULL;
+  op->tl__gen |= OP_QCANCEL;
+  if (u->cancel_tail)
+    u->cancel_tail->tl__qnext = op;
+  else
+    u->cancel_head = op;
+  u->cancel_tail = op;
+  if (cancel_in_ring(b, u, op) == 0)
+    op->tl__gen |= OP_ASKED;
+  else
+    u->cancel_unasked++;   /* no SQE now: poll() tries again */
   return 0;
 }
 
+/* Fills cancel SQEs for the listed ops not asked in this round; a new
+ * round (every op asked again) starts when reask_at has passed, 10 ms
+ * after the first cancel, then backing off to one a second.  An op that
+ * completes leaves the list in op_finished. */
 static void retry_cancels(struct tl__base *b, struct uring *u) {
-  while (u->cancel_head) {
-    tl_op *op = u->cancel_head;
-    if (OP_EPOCH(op) == u->epoch && cancel_in_ring(b, u, op) < 0)
-      return;
-    u->cancel_head = op->tl__qnext;
-    if (!u->cancel_head)
-      u->cancel_tail = NULL;
-    op->tl__qnext = NULL;
-    op->tl__gen &= ~(uint32_t)OP_QCANCEL;
-    if (OP_EPOCH(op) != u->epoch)
-      tl__base_op_done(b, op, -ECANCELED);
+  double now = tl__time();
+  /* No reaping inside get_sqe here: a completion would move an op off
+   * this list (onto the front end's done queue) while we walk it. */
+  u->reaping++;
+  if (now >= u->reask_at) {
+    for (tl_op *op = u->cancel_head; op; op = op->tl__qnext)
+      if (op->tl__gen & OP_ASKED) {
+        op->tl__gen &= ~(uint32_t)OP_ASKED;
+        u->cancel_unasked++;
+      }
+    if (u->reask_gap < 0.5)
+      u->reask_gap *= 2;
+    u->reask_at = now + u->reask_gap;
   }
+  for (tl_op *op = u->cancel_head; op && u->cancel_unasked; op = op->tl__qnext) {
+    if (op->tl__gen & OP_ASKED)
+      continue;
+    if (cancel_in_ring(b, u, op) < 0)
+      break;
+    op->tl__gen |= OP_ASKED;
+    u->cancel_unasked--;
+  }
+  u->reaping--;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1051,8 +1092,6 @@ static int uring_poll(struct tl__base *b, double timeout) {
   struct uring *u = b->bstate;
   int ret = 0;
   u->in_poll = 1;
-  if (u->cancel_head)
-    retry_cancels(b, u);
   if (u->ndirty)
     arm_dirty(b, u);
 
@@ -1061,10 +1100,25 @@ static int uring_poll(struct tl__base *b, double timeout) {
   double deadline = block && !forever ? tl__time() + timeout : 0;
   u->reported = 0;
   for (;;) {
+    /* Cancels still unanswered by a completion cut the wait short, to be
+     * asked again: this wait then goes on for the rest of its time. */
+    double wait = forever ? -1 : timeout;
+    int cut = 0;
+    if (u->cancel_head) {
+      if (u->cancel_unasked || tl__time() >= u->reask_at)
+        retry_cancels(b, u);
+      double until = u->reask_at - tl__time();
+      if (until < 0)
+        until = 0;
+      if (wait < 0 || until < wait) {
+        wait = until;
+        cut = 1;
+      }
+    }
     unsigned n = sq_publish(u);
     int r = 0;
     if (block && !io_uring_cq_ready(&u->ring)) {
-      r = wait_enter(b, u, n, forever ? -1 : timeout);
+      r = wait_enter(b, u, n, wait);
     } else if (n || kernel_has_work(u)) {
       /* GETEVENTS costs nothing here and runs deferred task work. */
       r = enter(b, u, n, 0, IORING_ENTER_GETEVENTS, NULL, _NSIG / 8);
@@ -1091,7 +1145,7 @@ static int uring_poll(struct tl__base *b, double timeout) {
     }
     /* Woken only by our own CQEs (a poll update, a cancel's answer, an
      * old timeout): the front end asked to sleep, so sleep on. */
-    if (!block || u->reported || ret < 0 || r == -EINTR || r == -ETIME)
+    if (!block || u->reported || ret < 0 || r == -EINTR || (r == -ETIME && !cut))
       break;
     if (!forever) {
       timeout = deadline - tl__time();
@@ -1190,6 +1244,7 @@ static int uring_fork(struct tl__base *b) {
   /* The front end completes the child's copies of ops in flight itself
    * (-ECANCELED); forget every list they may be on here. */
   u->cancel_head = u->cancel_tail = NULL;
+  u->cancel_unasked = 0;
   for (unsigned fd = 0; fd < u->nslots; fd++) {
     struct slot *s = &u->slots[fd];
     s->armed = 0;

@@ -40,8 +40,10 @@ struct tl__backend {
    * reports events.  Returns 0 or -errno (EINTR is not an error). */
   int (*poll)(struct tl__base *b, double timeout);
   /* Completion ops.  submit may complete at once (through
-   * tl__base_op_done) or later; cancel asks for an early end.  Each submitted
-   * op gets exactly one tl__base_op_done. */
+   * tl__base_op_done) or later; cancel asks for an early end, once: a
+   * backend whose kernel can miss a cancel keeps asking from poll() until
+   * the op completes.  Each submitted op gets exactly one
+   * tl__base_op_done. */
   int (*submit)(struct tl__base *b, tl_op *op);
   int (*cancel)(struct tl__base *b, tl_op *op);
   /* In a child after fork: rebuild kernel state, re-register every fd. */

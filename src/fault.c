@@ -16,6 +16,11 @@
  *   liburing: io_uring_queue_init_params io_uring_enter2 io_uring_register
  *             io_uring_register_ring_fd io_uring_register_iowq_max_workers
  *             io_uring_get_probe_ring
+ *   a point:  io_uring_prep_cancel64 is inline, so it is not wrapped: the
+ *             uring backend asks tl__fault_uring_cancel_miss() before each
+ *             cancel SQE, and any rule that fires makes that cancel miss
+ *             (it targets no request, as when the kernel moved the op to
+ *             an io-wq worker just before the cancel looked for it)
  * (The uring backend enters the kernel only through io_uring_enter2; it never
  * calls io_uring_submit or io_uring_wait_cqe*.)
  *
@@ -86,7 +91,7 @@ enum {
   S_FDATASYNC, S_POLL, S_EVENTFD, S_EPOLL_CREATE1, S_EPOLL_CTL, S_EPOLL_WAIT,
   S_PTHREAD_CREATE, S_CALLOC, S_REALLOC, S_URING_INIT, S_URING_ENTER2,
   S_URING_REGISTER, S_URING_REGISTER_RING_FD, S_URING_IOWQ_MAX,
-  S_URING_PROBE, S__COUNT
+  S_URING_PROBE, S_URING_CANCEL, S__COUNT
 };
 
 static const char *const sym_names[S__COUNT + 1] = {
@@ -95,7 +100,8 @@ static const char *const sym_names[S__COUNT + 1] = {
   "fdatasync", "poll", "eventfd", "epoll_create1", "epoll_ctl", "epoll_wait",
   "pthread_create", "calloc", "realloc", "io_uring_queue_init_params",
   "io_uring_enter2", "io_uring_register", "io_uring_register_ring_fd",
-  "io_uring_register_iowq_max_workers", "io_uring_get_probe_ring", NULL
+  "io_uring_register_iowq_max_workers", "io_uring_get_probe_ring",
+  "io_uring_prep_cancel64", NULL
 };
 
 static const struct { const char *name; int err; } errnames[] = {
@@ -322,6 +328,8 @@ static uint64_t sum(const uint64_t *v, const char *sym) {
   pthread_mutex_unlock(&F_lock);
   return n;
 }
+
+int tl__fault_uring_cancel_miss(int fd) { return decide(S_URING_CANCEL, fd, 0) != 0; }
 
 uint64_t tl_fault_calls(const char *sym) { return sum(F_calls, sym); }
 uint64_t tl_fault_injected(const char *sym) { return sum(F_injected, sym); }

@@ -29,4 +29,8 @@ uint64_t tl_fault_injected(const char *sym);
 /* The names of the wrapped symbols, NULL-terminated. */
 const char *const *tl_fault_symbols(void);
 
+/* Internal: should the uring backend's next cancel SQE (for an op on fd)
+ * miss?  Counted under "io_uring_prep_cancel64". */
+int tl__fault_uring_cancel_miss(int fd);
+
 #endif

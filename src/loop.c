@@ -269,7 +269,6 @@ int tl_loop_destroy(tl_loop *loop) {
       op->tl__state |= OP_CANCEL_REQ;
       destroy_cancel(loop, op);
     }
-  double recancel = tl__time() + 0.25;
   while (loop->nops) {
     invoke_done_ops(loop);
     /* tl_close's order holds here too: a deferred close runs once its fd's
@@ -286,18 +285,11 @@ int tl_loop_destroy(tl_loop *loop) {
     }
     if (!loop->nops)
       break;
+    /* A cancel can miss (io_uring may hand a send to a kernel worker just
+     * after the cancel looked for it: found by tests/fuzz as a destroy that
+     * waited forever); the backend keeps asking from its poll (src/base.h). */
     if (!loop->done_head)
       loop->base.be->poll(&loop->base, 0.05);
-    /* A cancel can miss: io_uring may hand a send to a kernel worker after
-     * the cancel looked for it (found by tests/fuzz: destroy waited forever
-     * on a send blocked in an io-wq worker).  Ask again now and then. */
-    if (loop->nops && tl__time() > recancel) {
-      recancel = tl__time() + 0.25;
-      for (tl_op *op = loop->ops; op; op = op->tl__next)
-        if (OP_STATE(op) == OP_INFLIGHT && (op->tl__state & OP_CANCEL_REQ) &&
-            op->type != TL_OP_CLOSE)
-          destroy_cancel(loop, op);
-    }
   }
 
   for (int s = 1; s < NSIG; s++)

@@ -282,13 +282,8 @@ START_TEST(test_faults_uring_setup_sweep) {
   static const char *const plans[] = {
     "io_uring_register_ring_fd:ENOMEM", "io_uring_register_iowq_max_workers:EINVAL",
     "io_uring_get_probe_ring:ENOMEM",
-    /* Known bug, run with TRILOOP_FAULTS_ALL=1: a failed ENABLE_RINGS is
-     * ignored (backends/uring.c adopt_thread) and every enter then fails
-     * with EBADFD. */
-    "io_uring_register:EINVAL",
   };
-  size_t nplans = sizeof plans / sizeof plans[0] - !getenv("TRILOOP_FAULTS_ALL");
-  for (size_t k = 0; k < nplans; k++) {
+  for (size_t k = 0; k < sizeof plans / sizeof plans[0]; k++) {
     struct fx f;
     fx_begin(&f);
     set_plan(plans[k]);
@@ -304,6 +299,85 @@ START_TEST(test_faults_uring_setup_sweep) {
     fx_check_fds(&f, plans[k]);
     record(_i, plans[k], inj, &f);
   }
+}
+END_TEST
+
+/* A ring created disabled (single issuer) is enabled by the first thread
+ * that enters it.  If that fails there is no ring to run on: tl_run says so
+ * with the kernel's error, and the next run tries again, so the loop works
+ * once the kernel lets it. */
+START_TEST(test_faults_uring_enable_fails_then_recovers) {
+  if (th_id(_i) != TL_BACKEND_URING)
+    return;
+  struct fx f;
+  fx_begin(&f);
+  tl_loop *loop = th_new(_i);
+  tl_timer t;
+  timer_hits = 0;
+  tl_timer_init(&t, timer_cb, 0.001, 0);
+  ck_assert_int_eq(tl_timer_start(loop, &t), 0);
+  set_plan("io_uring_register:EINVAL");
+  int r = tl_run(loop, TL_RUN_ONCE);
+  uint64_t inj = tl_fault_injected("io_uring_register");
+  tl_fault_set(NULL);
+  char desc[512];
+  tl_loop_describe(loop, desc, sizeof desc);
+  if (strstr(desc, "single_issuer")) {
+    ck_assert_msg(inj >= 1, "a disabled ring was never enabled");
+    ck_assert_int_eq(r, -EINVAL);
+  } else {
+    ck_assert_int_ge(r, 0);   /* enabled at creation: nothing to fail */
+  }
+  TH_RUN_UNTIL(loop, timer_hits == 1);
+  still_works(loop);
+  th_destroy(loop);
+  fx_check_fds(&f, "enable-rings fails");
+  record(_i, "io_uring_register(ENABLE_RINGS):EINVAL", inj, &f);
+}
+END_TEST
+
+/* A cancel that finds nothing while its op is still in flight (the kernel
+ * handed the op to an io-wq worker just after the cancel looked) is asked
+ * again until the op completes: by tl_op_cancel, and by destroy. */
+START_TEST(test_faults_uring_missed_cancels_are_asked_again) {
+  if (th_id(_i) != TL_BACKEND_URING)
+    return;
+  enum { N = 16 };
+  struct fx f;
+  fx_begin(&f);
+  tl_loop *loop = th_new(_i);
+  int sv[2];
+  ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  char buf[N][16];
+  struct top ops[N];
+  for (int k = 0; k < N; k++) {
+    top_init(&ops[k]);
+    ck_assert_int_eq(owed(tl_recv(loop, &ops[k].op, sv[0], buf[k], sizeof buf[k], 0, top_cb)), 0);
+  }
+  ck_assert_int_eq(tl_run(loop, TL_RUN_NOWAIT), 1);   /* in the kernel now */
+
+  /* The first three asks miss. */
+  set_plan("io_uring_prep_cancel64:EIO:count=3");
+  ck_assert_int_eq(tl_op_cancel(loop, &ops[0].op), 0);
+  TH_RUN_UNTIL(loop, ops[0].calls == 1);
+  uint64_t inj = tl_fault_injected("io_uring_prep_cancel64");
+  ck_assert_int_eq(ops[0].res, -ECANCELED);
+  ck_assert_uint_eq(inj, 3);
+  ck_assert_int_eq(ops[1].calls, 0);
+
+  /* Destroy: every first ask misses. */
+  set_plan("io_uring_prep_cancel64:EIO:count=15");
+  ck_assert_int_eq(tl_loop_destroy(loop), 0);
+  inj += tl_fault_injected("io_uring_prep_cancel64");
+  tl_fault_set(NULL);
+  for (int k = 1; k < N; k++) {
+    ck_assert_int_eq(ops[k].calls, 1);
+    ck_assert_int_eq(ops[k].res, -ECANCELED);
+  }
+  close(sv[0]);
+  close(sv[1]);
+  fx_check_fds(&f, "missed cancels");
+  record(_i, "io_uring_prep_cancel64(miss)", inj, &f);
 }
 END_TEST
 
@@ -1032,6 +1106,8 @@ static void add(TCase *tc) {
   TH_ADD(tc, test_faults_loop_creation_fails_cleanly);
   TH_ADD(tc, test_faults_allocation_sweep);
   TH_ADD(tc, test_faults_uring_setup_sweep);
+  TH_ADD(tc, test_faults_uring_enable_fails_then_recovers);
+  TH_ADD(tc, test_faults_uring_missed_cancels_are_asked_again);
   TH_ADD(tc, test_faults_wait_eintr_is_transparent);
   TH_ADD(tc, test_faults_wait_error_reaches_tl_run_then_recovers);
   TH_ADD(tc, test_faults_enter_busy_again_retried);
