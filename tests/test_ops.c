@@ -298,10 +298,18 @@ END_TEST
 
 START_TEST(test_op_connect_to_a_closed_port_is_refused) {
   tl_loop *loop = th_new(_i);
+  /* A port bound but not listening: refused, and (unlike a port just
+   * closed) nothing running in parallel can start listening on it. */
+  int bfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ck_assert_int_ge(bfd, 0);
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_int_eq(bind(bfd, (struct sockaddr *)&sin, sizeof sin), 0);
   struct sockaddr_storage addr;
-  socklen_t addrlen;
-  int lfd = th_listener(&addr, &addrlen);
-  close(lfd);   /* the port is now (almost certainly) free */
+  socklen_t addrlen = sizeof addr;
+  ck_assert_int_eq(getsockname(bfd, (struct sockaddr *)&addr, &addrlen), 0);
   int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   tl_op op;
   struct th_opres r;
@@ -311,6 +319,7 @@ START_TEST(test_op_connect_to_a_closed_port_is_refused) {
   ck_assert_int_eq(r.calls, 1);
   ck_assert_int_eq(r.res, -ECONNREFUSED);
   close(cfd);
+  close(bfd);
   th_destroy(loop);
 }
 END_TEST
