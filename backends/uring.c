@@ -77,6 +77,7 @@ struct slot {
   uint8_t armed;     /* mask of the poll the kernel holds (0: none) */
   uint8_t queued;    /* on the dirty list */
   uint8_t failed;    /* the kernel refused the fd: no re-arm until modify */
+  uint32_t since;    /* polls counted when the interest went to 0 */
   /* tl_close() cancels every op on the fd, then submits the close, and the
    * cancelled ops must be called back first.  In the ring the close would
    * finish first (inline, while cancellations post through task work), so
@@ -105,6 +106,7 @@ struct uring {
   unsigned ops_out;                /* of those, ops */
   int reaping, in_poll, draining;
   unsigned reported;               /* events and ops handed up this poll() */
+  uint32_t npolls;                 /* poll() calls so far */
   struct slot *slots;
   unsigned nslots;
   int *dirty;                      /* fds whose poll needs (re)arming */
@@ -460,8 +462,8 @@ static void on_poll_cqe(struct tl__base *b, struct uring *u, uint64_t ud, int re
     return;    /* an abandoned poll: interest gone or the fd reused */
   struct slot *s = &u->slots[fd];
   s->armed = 0;
-  if (u->draining)
-    return;
+  if (u->draining || !s->want)
+    return;    /* a lingering poll (see uring_modify): nobody asked */
   if (res == -ECANCELED) {   /* the kernel dropped it (e.g. task exit work) */
     if (s->want)
       queue_dirty(u, fd);
@@ -571,20 +573,42 @@ static int grow_slots(struct uring *u, int fd) {
   return 0;
 }
 
+/* Takes the armed poll back from the kernel.  Under a new generation its
+ * completion (already posted, or if no SQE could be had) is dropped. */
+static void drop_poll(struct tl__base *b, struct uring *u, int fd) {
+  struct slot *s = &u->slots[fd];
+  struct io_uring_sqe *sqe = get_sqe(b, u);
+  if (sqe) {
+    io_uring_prep_poll_remove(sqe, poll_ud(fd, s->gen));
+    io_uring_sqe_set_data64(sqe, TAG_INTERNAL);
+  }
+  s->armed = 0;
+  s->gen = (s->gen + 1) & GEN_MASK;
+}
+
 /*
- * Any change of interest drops the armed poll (POLL_REMOVE) and arms a new
- * one at the next poll() under a new generation.  Two reasons not to keep
- * or update the armed poll in place: an io_uring poll holds its own
- * reference to the file, so if the user closed the fd and its number now
- * names another file, the old poll would go on watching the old one (epoll
- * drops a registration when the file closes; io_uring does not); and an
- * update (IORING_POLL_UPDATE_EVENTS) does not look at readiness again, so
- * newly wanted bits that are already ready would never be reported.  A
- * remove costs one SQE; telling a reused number apart would cost an fstat
- * per change.
+ * A poll the kernel holds is never updated in place: an update
+ * (IORING_POLL_UPDATE_EVENTS) does not look at readiness again, so newly
+ * wanted bits that are already ready would never be reported.  A change of
+ * interest drops it (POLL_REMOVE) and arms a new one at the next poll().
+ *
+ * Interest going to 0 (the fd's last watcher stopped) leaves the poll armed
+ * for a while, as epoll leaves a registration (libev's lazy removal): a
+ * watcher restarted on the same file before then costs no SQE at all.  But
+ * an io_uring poll holds its own reference to the file, so a poll left
+ * armed after the user closed the fd would keep the file open (a socket's
+ * peer would not see the close) and go on watching that file even once the
+ * number names another.  So the lingering poll is dropped by the first
+ * poll() that will sleep or the second one after the stop, whichever comes
+ * first; at once when the front end says the fd is about to be closed
+ * (modify(fd, 0, 0)); and it is only reused when the front end vouches for
+ * the file (TL__SAME_FILE: a watcher restarted without tl_io_init, libev's
+ * rule for ev_io_set).  Telling a reused number apart otherwise would cost
+ * an fstat per start, and even that cannot tell two eventfds apart.
  */
 static int uring_modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) {
   struct uring *u = b->bstate;
+  int same = (nev & TL__SAME_FILE) != 0;
   if (fd < 0)
     return -EBADF;
   nev &= TL_READ | TL_WRITE;
@@ -603,33 +627,44 @@ static int uring_modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) 
       return r;
   }
   struct slot *s = &u->slots[fd];
-  if (!oev && !nev)
-    s->nonblock = 0;   /* about to be closed: the number may name a new file */
   s->want = (uint8_t)nev;
   s->failed = 0;
-  if (s->armed) {
-    struct io_uring_sqe *sqe = get_sqe(b, u);
-    /* Without an SQE the poll lingers until its file goes away; the new
-     * generation makes its completion harmless. */
-    if (sqe) {
-      io_uring_prep_poll_remove(sqe, poll_ud(fd, s->gen));
-      io_uring_sqe_set_data64(sqe, TAG_INTERNAL);
+  if (!nev) {
+    if (!oev) {
+      s->nonblock = 0;   /* about to be closed: the number may name a new file */
+      if (s->armed)
+        drop_poll(b, u, fd);
+    } else if (s->armed) {
+      s->since = u->npolls;
+      queue_dirty(u, fd);   /* arm_dirty drops it unless wanted again */
     }
-    s->armed = 0;
+    return 0;
   }
-  s->gen = (s->gen + 1) & GEN_MASK;
-  if (nev)
+  if (s->armed && (s->armed != nev || (!oev && !same)))
+    drop_poll(b, u, fd);
+  if (!s->armed)
     queue_dirty(u, fd);
   return 0;
 }
 
-/* Fills a POLL_ADD for every interested fd without an armed poll. */
-static void arm_dirty(struct tl__base *b, struct uring *u) {
-  unsigned i;
+/* Fills a POLL_ADD for every interested fd without an armed poll, and drops
+ * the lingering polls whose time is up (see uring_modify). */
+static void arm_dirty(struct tl__base *b, struct uring *u, int will_sleep) {
+  unsigned i, kept = 0;
   for (i = 0; i < u->ndirty; i++) {
     int fd = u->dirty[i];
     struct slot *s = &u->slots[fd];
-    if (!s->want || s->armed || s->failed) {
+    if (!s->want) {
+      if (s->armed && !will_sleep && u->npolls - s->since < 2) {
+        u->dirty[kept++] = fd;   /* may be restarted yet: look again */
+        continue;
+      }
+      if (s->armed)
+        drop_poll(b, u, fd);
+      s->queued = 0;
+      continue;
+    }
+    if (s->armed || s->failed) {
       s->queued = 0;
       continue;
     }
@@ -641,10 +676,8 @@ static void arm_dirty(struct tl__base *b, struct uring *u) {
     io_uring_sqe_set_data64(sqe, poll_ud(fd, s->gen));
     s->armed = s->want;
   }
-  if (i) {
-    memmove(u->dirty, u->dirty + i, (u->ndirty - i) * sizeof *u->dirty);
-    u->ndirty -= i;
-  }
+  memmove(u->dirty + kept, u->dirty + i, (u->ndirty - i) * sizeof *u->dirty);
+  u->ndirty = kept + (u->ndirty - i);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1092,10 +1125,11 @@ static int uring_poll(struct tl__base *b, double timeout) {
   struct uring *u = b->bstate;
   int ret = 0;
   u->in_poll = 1;
-  if (u->ndirty)
-    arm_dirty(b, u);
-
+  u->npolls++;
   int block = timeout != 0;
+  if (u->ndirty)
+    arm_dirty(b, u, block);
+
   int forever = timeout < 0 || timeout >= 1e9;
   double deadline = block && !forever ? tl__time() + timeout : 0;
   u->reported = 0;

@@ -236,6 +236,7 @@ typedef struct tl_io {
   int fd;
   unsigned events;          /* TL_READ | TL_WRITE */
   struct tl_io *tl__next;   /* per-fd list */
+  int tl__fdset;            /* fd set by tl_io_init since the last start */
 } tl_io;
 
 typedef struct tl_timer {
@@ -291,7 +292,12 @@ unsigned tl_clear_pending(tl_loop *loop, void *watcher);
 void tl_feed_event(tl_loop *loop, void *watcher, unsigned revents);
 
 /* io: level-triggered readiness.  -EBADF for fd < 0 or an fd the backend
- * refuses, -EINVAL for events without TL_READ|TL_WRITE. */
+ * refuses, -EINVAL for events without TL_READ|TL_WRITE.
+ * Stop an fd's watchers before closing it.  As in libev (ev_io_set), a
+ * watcher started again without tl_io_init is taken to watch the same file
+ * as before, which lets the uring backend keep its poll across a stop and
+ * restart; if the fd was closed meanwhile and its number reused, call
+ * tl_io_init again before tl_io_start. */
 void tl_io_init(tl_io *w, tl_io_cb cb, int fd, unsigned events);
 int tl_io_start(tl_loop *loop, tl_io *w);
 int tl_io_stop(tl_loop *loop, tl_io *w);

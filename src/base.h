@@ -25,6 +25,8 @@
 
 struct tl__base;
 
+#define TL__SAME_FILE 0x40000000u   /* in modify's nev, see there */
+
 struct tl__backend {
   const char *name;
   int id;                    /* enum tl_backend_id */
@@ -34,7 +36,11 @@ struct tl__backend {
   void (*destroy)(struct tl__base *b);
   /* Interest of fd changes from oev to nev (TL_READ|TL_WRITE, 0 = none).
    * Returns 0 or -errno (-EBADF, ...).  modify(b, fd, 0, 0) says the fd is
-   * about to be closed by the user: forget whatever is cached for it. */
+   * about to be closed by the user: forget whatever is cached for it.
+   * With oev 0, nev may carry TL__SAME_FILE: the front end vouches that fd
+   * names the file it named when its interest last went to 0 (libev's
+   * rule: a watcher restarted without being initialised again), so kernel
+   * state kept since then may be reused. */
   int (*modify)(struct tl__base *b, int fd, unsigned oev, unsigned nev);
   /* Submits queued work, waits up to timeout seconds (0: do not block) and
    * reports events.  Returns 0 or -errno (EINTR is not an error). */

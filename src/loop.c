@@ -391,6 +391,7 @@ void tl_io_init(tl_io *w, tl_io_cb cb, int fd, unsigned events) {
   w->fd = fd;
   w->events = events;
   w->tl__next = NULL;
+  w->tl__fdset = 1;
 }
 
 static int fd_grow(tl_loop *loop, int fd) {
@@ -486,13 +487,15 @@ int tl_io_start(tl_loop *loop, tl_io *w) {
     /* First watcher on this fd: tell the backend now, so a bad fd is an
      * error from start rather than a TL_ERROR later.  Further changes are
      * batched until the next wait. */
-    r = loop->base.be->modify(&loop->base, w->fd, 0, w->events);
+    r = loop->base.be->modify(&loop->base, w->fd, 0,
+                              w->events | (w->tl__fdset ? 0 : TL__SAME_FILE));
     if (r < 0)
       return r;
     e->registered = w->events;
   } else if (fd_change(loop, w->fd) < 0) {
     return -ENOMEM;
   }
+  w->tl__fdset = 0;
   w->tl__next = e->head;
   e->head = w;
   start_common(loop, (tl_watcher *)w, 1);

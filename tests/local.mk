@@ -2,7 +2,7 @@
 # Each program runs all of its cases once per backend that works here
 # (TRILOOP_TEST_BACKENDS=uring,epoll narrows the list); exit 77 = SKIP.
 TH_TESTS = tests/test_loop tests/test_io tests/test_timer tests/test_watchers \
-	tests/test_ops tests/test_errors tests/test_multishot
+	tests/test_ops tests/test_errors tests/test_multishot tests/test_fdlife
 check_PROGRAMS += $(TH_TESTS)
 TESTS += $(TH_TESTS)
 TH_SRC = tests/harness.c tests/harness.h
@@ -24,6 +24,9 @@ tests_test_watchers_CFLAGS = $(TH_CFLAGS)
 tests_test_ops_SOURCES = tests/test_ops.c $(TH_SRC)
 tests_test_ops_LDADD = $(TH_LDADD)
 tests_test_ops_CFLAGS = $(TH_CFLAGS)
+tests_test_fdlife_SOURCES = tests/test_fdlife.c $(TH_SRC)
+tests_test_fdlife_LDADD = $(TH_LDADD)
+tests_test_fdlife_CFLAGS = $(TH_CFLAGS)
 tests_test_errors_SOURCES = tests/test_errors.c $(TH_SRC)
 tests_test_errors_LDADD = $(TH_LDADD)
 tests_test_errors_CFLAGS = $(TH_CFLAGS)
