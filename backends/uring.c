@@ -24,8 +24,9 @@
  * CQEs with IORING_CQE_F_MORE until its last, so an SQE is out until a CQE
  * without F_MORE: that is what sqes_out counts.
  */
-#include "config.h"
-
+#ifdef HAVE_CONFIG_H
+#include "config.h"   /* TL_FAULT_INJECTION */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

@@ -91,6 +91,7 @@ struct ep {
   ino_t ino;
   int accmode;
   int alias;          /* pipes: the same end opened again, O_NONBLOCK */
+  unsigned gen;       /* bumped for every new file recorded here */
   int ops;            /* slot ops in flight on fd */
   struct iop *iop;    /* close or openat in flight */
 };
@@ -120,6 +121,7 @@ struct wm {
   int active;         /* our model: started and not stopped */
   int fed;            /* a fed event not yet delivered */
   int ep;             /* io: endpoint it watches */
+  unsigned epgen;     /* io: that endpoint's file (ep.gen) at the last start */
   unsigned char react;
 };
 
@@ -192,6 +194,8 @@ static void ep_record(int e, int fd) {
   struct stat st;
   struct ep *p = &F.ep[e];
   CHECK(fstat(fd, &st) == 0, "fstat of new fd %d: %s", fd, strerror(errno));
+  static unsigned gens;
+  p->gen = ++gens;
   p->fd = fd;
   p->dev = st.st_dev;
   p->ino = st.st_ino;
@@ -409,8 +413,21 @@ static void w_start(int i, unsigned arg, unsigned char rb) {
     if (F.ep[e].state != ST_OPEN)
       return;
     tl_io *io = w;
-    io->fd = F.ep[e].fd;
-    io->events = 1 + (arg >> 4) % 3;
+    unsigned events = 1 + (arg >> 4) % 3;
+    if (m->ep != e || m->epgen != F.ep[e].gen) {
+      /* Another file than at its last start: the API's rule (libev's for
+       * ev_io_set) is to initialise it again, which a pending watcher
+       * must not be. */
+      if (tl_is_pending(w))
+        return;
+      int pri = io->priority;
+      void *data = io->data;
+      tl_io_init(io, (tl_io_cb)on_w, F.ep[e].fd, events);
+      io->priority = pri;
+      io->data = data;
+    } else {
+      io->events = events;
+    }
     r = tl_io_start(F.loop, io);
     trace("  io_start w%d ep%d fd %d ev %u -> %d", i, e, io->fd, io->events, r);
     if (r < 0) {
@@ -418,6 +435,7 @@ static void w_start(int i, unsigned arg, unsigned char rb) {
       return;
     }
     m->ep = e;
+    m->epgen = F.ep[e].gen;
     break;
   }
   case W_TIMER:
