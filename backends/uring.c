@@ -1040,8 +1040,8 @@ static int uring_cancel(struct tl__base *b, tl_op *op) {
 }
 
 /* Fills cancel SQEs for the listed ops not asked in this round; a new
- * round (every op asked again) starts when reask_at has passed, 10 ms
- * after the first cancel, then backing off to one a second.  An op that
+ * round (every op asked again) starts when reask_at has passed: 10 ms
+ * after the first cancel, then at doubling gaps up to 0.64 s.  An op that
  * completes leaves the list in op_finished. */
 static void retry_cancels(struct tl__base *b, struct uring *u) {
   double now = tl__time();
