@@ -73,15 +73,35 @@ static struct {
   unsigned nidle, nthreads, nbusy;
   unsigned nbusy_work;            /* workers running a TL__POOL_WORK job */
   unsigned npending;              /* woken or starting workers not yet looking at the queue */
+  unsigned nstarting;             /* created threads not yet in worker_main */
+  pthread_cond_t startedcv;       /* nstarting fell to 0 */
   unsigned min_threads, max_threads;
   unsigned keepalive_ms;
   uint64_t completed, spawn_failures;
   atomic_uint wakers;             /* submitters signalling outside the lock */
-} P = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} P = { .lock = PTHREAD_MUTEX_INITIALIZER, .startedcv = PTHREAD_COND_INITIALIZER };
 
 static __thread struct worker *self;
 
-static void atfork_prepare(void) { pthread_mutex_lock(&P.lock); }
+/* A fork while a new worker is still starting can hand the child a lock
+ * that thread held in the parent: libc's allocator locks are fork-safe, but
+ * others are not (GCC 12's ASan allocator, found by tests/test_process: the
+ * child hung in its own first spawn).  So fork waits, briefly, for starting
+ * workers to reach worker_main. */
+static void atfork_prepare(void) {
+  pthread_mutex_lock(&P.lock);
+  if (P.nstarting) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 200 * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    while (P.nstarting && pthread_cond_timedwait(&P.startedcv, &P.lock, &until) == 0)
+      ;
+  }
+}
 static void atfork_parent(void) { pthread_mutex_unlock(&P.lock); }
 
 /* Only fork's child calls this with the lock held (by the forking thread,
@@ -104,7 +124,7 @@ void tl__pool_atfork_child(void) {
   }
   P.all = P.idle = NULL;
   memset(P.q, 0, sizeof P.q);
-  P.nidle = P.nthreads = P.nbusy = P.nbusy_work = P.npending = 0;
+  P.nidle = P.nthreads = P.nbusy = P.nbusy_work = P.npending = P.nstarting = 0;
   atomic_store(&P.wakers, 0);
   /* Re-read the environment on the next use: a test harness or a server
    * may fork first and configure the child. */
@@ -252,6 +272,8 @@ static void *worker_main(void *arg) {
   self = w;
   pthread_mutex_lock(&P.lock);
   P.npending--;
+  if (--P.nstarting == 0)
+    pthread_cond_broadcast(&P.startedcv);
   for (;;) {
     int cls;
     struct tl__job *j = pop_locked(-1, &cls);
@@ -357,6 +379,7 @@ static int spawn(void) {
   if (P.all)
     P.all->aprev = w;
   P.all = w;
+  P.nstarting++;
   pthread_mutex_unlock(&P.lock);
 
   pthread_attr_t attr;
@@ -380,6 +403,8 @@ static int spawn(void) {
 
   pthread_mutex_lock(&P.lock);
   all_remove(w);
+  if (--P.nstarting == 0)
+    pthread_cond_broadcast(&P.startedcv);
   pthread_mutex_unlock(&P.lock);
   close(w->efd);
   pthread_cond_destroy(&w->cond);
