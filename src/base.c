@@ -206,7 +206,7 @@ void tl__base_post(struct tl__base *b, struct tl__job *job) {
   else
     b->post_head = job;
   b->post_tail = job;
-  atomic_fetch_add_explicit(&b->nposted, 1, memory_order_release);
+  atomic_fetch_add(&b->nposted, 1);   /* seq_cst: read after the flag in drain */
   /* One eventfd write per batch: the loop drains the whole list when woken.
    * Written under the lock: once we unlock, the loop may drain this job,
    * finish and free b. */
@@ -220,16 +220,20 @@ void tl__base_post(struct tl__base *b, struct tl__job *job) {
 
 void tl__base_drain(struct tl__base *b) {
   uint64_t v;
-  /* Clear the flag before reading the eventfd and the list, so a post that
-   * races with us writes the eventfd again rather than being lost. */
-  atomic_store(&b->wake_pending, 0);
+  /* Consume the eventfd first, then clear the flag, then look at the list.
+   * A poster that still found the flag set did not write, but its job is
+   * already listed and is seen below; one that comes after the clear
+   * writes, and wakes the next wait.  (The other order lost wake-ups: a
+   * post between the clear and the read wrote, the read ate that write, and
+   * the flag stayed set with nothing in the eventfd, so every later post
+   * and async send skipped its write.  Found as a rare hang of
+   * tests/test_process's signal storm.) */
   if (read(b->wakefd, &v, sizeof v) >= 0)
     b->syscalls++;
-  /* Most wakes are async sends or signals with nothing posted: no lock.  A
-   * post that lands after this check writes the eventfd again (we cleared
-   * wake_pending above), so it is seen at the next wait. */
+  atomic_store(&b->wake_pending, 0);
+  /* Most wakes are async sends or signals with nothing posted: no lock. */
   struct tl__job *j = NULL;
-  if (atomic_load_explicit(&b->nposted, memory_order_acquire)) {
+  if (atomic_load(&b->nposted)) {
     pthread_mutex_lock(&b->post_lock);
     j = b->post_head;
     b->post_head = b->post_tail = NULL;

@@ -223,8 +223,18 @@ static void io_rounds(tl_loop *loop, int rounds, const char *what) {
     ck_assert_int_eq(tl_run(loop, TL_RUN_NOWAIT) >= 0, 1);
     ck_assert_int_eq(tl_write(loop, &wr, p[1], data, n, -1, counting_cb), 0);
     ck_assert_int_eq(tl_send(loop, &sd, s[1], data, n, 0, counting_cb), 0);
-    TH_RUN_UNTIL(loop, rrd.calls && rwr.calls && rrv.calls && rsd.calls && rfr.calls &&
-                           timer_calls);
+    double end = th_time() + (TH_CASE_TIMEOUT - 2);
+    while (!(rrd.calls && rwr.calls && rrv.calls && rsd.calls && rfr.calls && timer_calls)) {
+      struct tl_pool_stats ps;
+      tl_pool_stats(&ps);
+      ck_assert_msg(th_time() < end,
+                    "%s round %d: gave up waiting: pipe read %d, pipe write %d, recv %d, "
+                    "send %d, file read %d, timer %d; pool threads %u busy %u idle %u queued %u",
+                    what, r, rrd.calls, rwr.calls, rrv.calls, rsd.calls, rfr.calls, timer_calls,
+                    ps.threads, ps.busy, ps.idle, ps.queued);
+      int rr = tl_run(loop, TL_RUN_ONCE);
+      ck_assert_msg(rr >= 0, "tl_run: %s", tl_strerror(rr));
+    }
     ck_assert_msg(rrd.calls == 1 && rrd.res == (int64_t)n, "%s round %d: read %d calls, %lld",
                   what, r, rrd.calls, (long long)rrd.res);
     ck_assert_msg(rwr.calls == 1 && rwr.res == (int64_t)n, "%s round %d: write %lld", what, r,

@@ -331,6 +331,88 @@ START_TEST(test_async_every_acknowledged_send_gets_a_callback) {
 }
 END_TEST
 
+/* Senders that never wait for the loop, each on its own watcher: every
+ * drain of the loop's wake eventfd then races with another watcher's
+ * write, and a wake-up lost there leaves the loop asleep for good (posted
+ * completions and async sends then never get their callbacks).  Each
+ * sender ends with one send after counting itself finished, so a callback
+ * must follow the last count. */
+enum { NFLOOD = 3 };
+struct flood {
+  tl_async w[NFLOOD];
+  atomic_int finished;
+  atomic_int go;
+  int seen_all;
+  double secs;
+  tl_loop *loop;
+};
+struct flood_arg { struct flood *f; int k; };
+
+static void *flood_sender(void *arg) {
+  struct flood_arg *a = arg;
+  struct flood *f = a->f;
+  while (!atomic_load(&f->go))
+    sched_yield();
+  double end = th_time() + f->secs;
+  while (th_time() < end)
+    tl_async_send(f->loop, &f->w[a->k]);
+  atomic_fetch_add(&f->finished, 1);
+  tl_async_send(f->loop, &f->w[a->k]);
+  return NULL;
+}
+
+static void flood_cb(tl_loop *loop, tl_async *w, unsigned revents) {
+  (void)revents;
+  struct flood *f = w->data;
+  if (atomic_load(&f->finished) == NFLOOD) {
+    f->seen_all = 1;
+    for (int k = 0; k < NFLOOD; k++)
+      tl_async_stop(loop, &f->w[k]);
+  }
+}
+
+static int flood_stalled;
+static void flood_watchdog(tl_loop *loop, tl_timer *t, unsigned revents) {
+  (void)revents;
+  (void)t;
+  flood_stalled = 1;
+  tl_break(loop);
+}
+
+START_TEST(test_async_free_running_senders_never_stall_the_loop) {
+  tl_loop *loop = th_new(_i);
+  static struct flood f;
+  memset(&f, 0, sizeof f);
+  f.secs = 0.5;
+  f.loop = loop;
+  for (int k = 0; k < NFLOOD; k++) {
+    tl_async_init(&f.w[k], flood_cb);
+    f.w[k].data = &f;
+    ck_assert_int_eq(tl_async_start(loop, &f.w[k]), 0);
+  }
+  tl_timer dog;
+  flood_stalled = 0;
+  tl_timer_init(&dog, flood_watchdog, TH_CASE_TIMEOUT - 3, 0);
+  ck_assert_int_eq(tl_timer_start(loop, &dog), 0);
+  tl_unref(loop);   /* the watchdog alone does not keep the loop running */
+  pthread_t th[NFLOOD];
+  struct flood_arg args[NFLOOD];
+  for (int k = 0; k < NFLOOD; k++) {
+    args[k] = (struct flood_arg){ &f, k };
+    ck_assert_int_eq(pthread_create(&th[k], NULL, flood_sender, &args[k]), 0);
+  }
+  atomic_store(&f.go, 1);
+  tl_run(loop, TL_RUN_DEFAULT);
+  for (int k = 0; k < NFLOOD; k++)
+    pthread_join(th[k], NULL);
+  ck_assert_msg(!flood_stalled, "the loop slept through async sends (a lost wake-up)");
+  ck_assert_int_eq(f.seen_all, 1);
+  tl_ref(loop);
+  tl_timer_stop(loop, &dog);
+  th_destroy(loop);
+}
+END_TEST
+
 START_TEST(test_async_stopped_watcher_gets_no_callback) {
   tl_loop *loop = th_new(_i);
   struct asyncstate a = {.loop = loop};
@@ -654,6 +736,7 @@ static void add(TCase *tc) {
   TH_ADD(tc, test_async_sends_coalesce_until_the_callback);
   TH_ADD(tc, test_async_every_acknowledged_send_gets_a_callback);
   TH_ADD(tc, test_async_stopped_watcher_gets_no_callback);
+  TH_ADD(tc, test_async_free_running_senders_never_stall_the_loop);
   TH_ADD(tc, test_hooks_run_prepare_then_check_then_idle);
   TH_ADD(tc, test_check_runs_before_other_callbacks_of_its_iteration);
   TH_ADD(tc, test_idle_waits_while_other_events_are_pending);
