@@ -103,7 +103,10 @@ int main(int argc, char **argv) {
   snprintf(extra, sizeof extra, "syscalls_per_op=%.3f iters_per_op=%.3f",
            n ? (double)(st1.syscalls - st0.syscalls) / (double)n : 0.0,
            n ? (double)(st1.iterations - st0.iterations) / (double)n : 0.0);
-  bench_print_file(&o, "triloop", tl_backend_name(loop), n, &s, &h, extra);
+  /* The study runs variants (a smaller pool, say) under their own name. */
+  const char *impl = getenv("TRILOOP_BENCH_IMPL");
+  bench_print_file(&o, impl && *impl ? impl : "triloop", tl_backend_name(loop), n, &s, &h,
+                   extra);
   r = tl_loop_destroy(loop);
   if (r < 0) bench_die(1, "file_read: tl_loop_destroy: %s", tl_strerror(r));
   return 0;

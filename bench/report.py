@@ -272,6 +272,7 @@ FILE_COUNTERPARTS = [
     ("triloop epoll", "pread", "1"), ("triloop threadpool", "pread", "1"),
     ("triloop uring", "fio-psync", "1"), ("triloop epoll", "fio-psync", "1"),
     ("triloop threadpool", "fio-psync", "1"),
+    ("triloop epoll", "triloop-pool4 epoll", None), ("triloop-pool4 epoll", "libuv", None),
 ]
 ECHO_COUNTERPARTS = [
     ("triloop uring", "raw-uring"), ("triloop uring", "raw-uring-plain"),
