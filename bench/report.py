@@ -829,8 +829,11 @@ def report(out):
     L.append("- fio runs with `--invalidate=0` (it would drop the cache otherwise) and `--ramp_time` "
              "as warm-up; its psync engine is synchronous (depth 1), libaio on cached files is "
              "synchronous in the submit call.")
-    L.append("- raw-pool runs one thread per op in flight (the policy of a pool that grows on demand); "
-             "libuv runs its default 4 threads. Fewer threads win on cached reads, more on O_DIRECT.")
+    L.append("- raw-pool runs one thread per op in flight (the policy of a pool that grows on demand, "
+             "as tokio's blocking pool); libuv runs its default 4 threads; triloop-pool4 is triloop's "
+             "pool capped at 4 threads. Fewer threads win on cached reads, more on O_DIRECT. triloop's "
+             "own pool runs short ops on at most TRILOOP_THREADS_EAGER workers (default: cores) and "
+             "gives long ones a worker each (src/pool.c).")
     L.append("- \"cores busy\" = ops/s × CPU s/op: how much CPU the run got. A single-threaded run that is "
              "CPU-bound but shows well under 1.00 was starved by other load on the shared machine; its "
              "throughput is low while its CPU per op stays right, which is why CPU per op is the steadier "

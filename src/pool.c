@@ -14,7 +14,21 @@
  *
  * Two classes of jobs, two FIFOs (see pool.h).  Work jobs (ops) may run on at
  * most TRILOOP_THREADS_MAX workers at once; a work job that finds no idle
- * worker starts a thread while fewer run.  Wait jobs (the threadpool
+ * worker starts a thread while fewer run.
+ *
+ * How many work jobs start at once depends on how long they take.  Short
+ * ones (a read from the page cache: microseconds of CPU) gain nothing from
+ * more threads than cores, and lose much: a batch of 32 woke 32 workers that
+ * fought for 2 cores (3.5x slower than 4 threads, measured).  Long ones (a
+ * device read, an fsync) need a thread each to keep the device busy.  So
+ * while the smoothed run time of work jobs (ewma_ns) is under SHORT_NS, at
+ * most TRILOOP_THREADS_EAGER (default: cores, at least 2) run at once and
+ * the rest wait for a running one to take them, as in libuv.  A monitor
+ * thread, woken only while jobs are held back, looks every MONITOR_MS: once
+ * the jobs are long it starts workers for all of them, and if no job at all
+ * completed since its last look (the eager workers are stuck in a slow or
+ * hung call) it lifts the cap for every queued job, so nothing waits behind
+ * a stuck call for longer than that.  Wait jobs (the threadpool
  * backend's readiness waits, one per watched fd) always get a worker, a new
  * thread if none is idle: each blocks for as long as its fd is quiet, so if
  * they shared the bound, max quiet fds would starve every other watcher and
@@ -72,6 +86,14 @@ static struct {
   struct worker *all;
   unsigned nidle, nthreads, nbusy;
   unsigned nbusy_work;            /* workers running a TL__POOL_WORK job */
+  unsigned eager;                 /* work jobs started at once while they are short */
+  unsigned extra;                 /* work slots granted beyond eager by the monitor */
+  uint64_t ewma_ns;               /* smoothed run time of work jobs */
+  int monitor;                    /* 0 none, 1 running, -1 could not start */
+  int monitor_armed;
+  uint64_t completed_work;        /* work jobs finished */
+  uint64_t monitor_seen;          /* completed_work at the monitor's last look */
+  pthread_cond_t monitorcv;
   unsigned npending;              /* woken or starting workers not yet looking at the queue */
   unsigned nstarting;             /* created threads not yet in worker_main */
   pthread_cond_t startedcv;       /* nstarting fell to 0 */
@@ -79,7 +101,10 @@ static struct {
   unsigned keepalive_ms;
   uint64_t completed, spawn_failures;
   atomic_uint wakers;             /* submitters signalling outside the lock */
-} P = { .lock = PTHREAD_MUTEX_INITIALIZER, .startedcv = PTHREAD_COND_INITIALIZER };
+} P = { .lock = PTHREAD_MUTEX_INITIALIZER, .startedcv = PTHREAD_COND_INITIALIZER,
+        .monitorcv = PTHREAD_COND_INITIALIZER };
+
+enum { SHORT_NS = 50 * 1000, MONITOR_MS = 2 };
 
 static __thread struct worker *self;
 
@@ -125,6 +150,9 @@ void tl__pool_atfork_child(void) {
   P.all = P.idle = NULL;
   memset(P.q, 0, sizeof P.q);
   P.nidle = P.nthreads = P.nbusy = P.nbusy_work = P.npending = P.nstarting = 0;
+  P.extra = 0;
+  P.ewma_ns = 0;
+  P.monitor = P.monitor_armed = 0;   /* it did not come along */
   atomic_store(&P.wakers, 0);
   /* Re-read the environment on the next use: a test harness or a server
    * may fork first and configure the child. */
@@ -166,6 +194,7 @@ static void start_locked(void) {
   if (P.min_threads > P.max_threads)
     P.min_threads = P.max_threads;
   P.keepalive_ms = env_uint("TRILOOP_THREADS_KEEPALIVE_MS", 5000, 1, 86400000u);
+  P.eager = env_uint("TRILOOP_THREADS_EAGER", ncpu < 2 ? 2 : (unsigned)ncpu, 1, 65536);
   if (!atfork_done) {
     /* Registered once per process; the child keeps the registration. */
     if (pthread_atfork(atfork_prepare, atfork_parent, atfork_child) == 0)
@@ -187,12 +216,20 @@ static struct tl__job *fifo_pop(struct fifo *f) {
   return j;
 }
 
-/* Can a work job start now (a worker running one would not exceed max)? */
-static int work_slot_free(void) { return P.nbusy_work < P.max_threads; }
+/* How many work jobs may run at once now (see the top). */
+static unsigned work_limit(void) {
+  if (P.ewma_ns >= SHORT_NS || P.eager + P.extra >= P.max_threads)
+    return P.max_threads;
+  return P.eager + P.extra;
+}
+
+/* Can a work job start now (a worker running one would not exceed the limit)? */
+static int work_slot_free(void) { return P.nbusy_work < work_limit(); }
 
 /* Jobs that could start right now if there were workers for them. */
 static unsigned startable_locked(void) {
-  unsigned slots = P.max_threads > P.nbusy_work ? P.max_threads - P.nbusy_work : 0;
+  unsigned lim = work_limit();
+  unsigned slots = lim > P.nbusy_work ? lim - P.nbusy_work : 0;
   unsigned work = P.q[TL__POOL_WORK].n < slots ? P.q[TL__POOL_WORK].n : slots;
   return P.q[TL__POOL_WAIT].n + work;
 }
@@ -307,14 +344,25 @@ static void *worker_main(void *arg) {
     run_locked(w, j, cls);
     pthread_mutex_unlock(&P.lock);
     for (;;) {
+      struct timespec t0, t1;
+      if (cls == TL__POOL_WORK)
+        clock_gettime(CLOCK_MONOTONIC, &t0);
       j->work(j);
+      if (cls == TL__POOL_WORK)
+        clock_gettime(CLOCK_MONOTONIC, &t1);
       pthread_mutex_lock(&P.lock);
       j->state = TL__JOB_DONE;
       j->worker = NULL;
       w->job = NULL;
       P.nbusy--;
-      if (cls == TL__POOL_WORK)
+      if (cls == TL__POOL_WORK) {
         P.nbusy_work--;
+        int64_t ns = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec);
+        P.ewma_ns = (P.ewma_ns * 7 + (uint64_t)(ns > 0 ? ns : 0)) / 8;
+        P.completed_work++;
+        if (!P.q[TL__POOL_WORK].n)
+          P.extra = 0;
+      }
       P.completed++;
       struct tl__job *next = NULL;
       int kicked = w->kicked;
@@ -425,9 +473,10 @@ static int spawn(void) {
  */
 enum { WAKE_MAX = 16 };
 
-static unsigned dispatch_locked(struct worker **wake, unsigned *nwake) {
+static unsigned dispatch_locked(struct worker **wake, unsigned *nwake, int *start_monitor) {
   unsigned spawn_n = 0;
   *nwake = 0;
+  *start_monitor = 0;
   while (startable_locked() > P.npending) {
     struct worker *w = P.idle;
     if (w) {
@@ -447,7 +496,113 @@ static unsigned dispatch_locked(struct worker **wake, unsigned *nwake) {
   }
   if (*nwake)
     atomic_fetch_add_explicit(&P.wakers, 1, memory_order_relaxed);
+  /* Work jobs held back by the limit: the monitor must look at them. */
+  unsigned lim = work_limit();
+  if (lim < P.max_threads && P.q[TL__POOL_WORK].n > (lim > P.nbusy_work ? lim - P.nbusy_work : 0)) {
+    if (P.monitor == 0) {
+      P.monitor = 1;
+      *start_monitor = 1;
+    } else if (P.monitor == 1 && !P.monitor_armed) {
+      P.monitor_armed = 1;
+      pthread_cond_signal(&P.monitorcv);
+    }
+  }
   return spawn_n;
+}
+
+static void *monitor_main(void *arg);
+
+/* After a dispatch, outside the lock: signals the workers it chose and
+ * starts the threads it reserved (and the monitor, the first time).
+ * Returns 0, or the spawn error if no worker exists at all. */
+static int dispatch_finish(struct worker **wake, unsigned nwake, unsigned spawn_n,
+                           int start_monitor) {
+  if (nwake) {
+    for (unsigned i = 0; i < nwake; i++)
+      pthread_cond_signal(&wake[i]->cond);
+    atomic_fetch_sub_explicit(&P.wakers, 1, memory_order_release);
+  }
+  if (start_monitor) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t tid;
+    int e = pthread_create(&tid, &attr, monitor_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (e) {
+      /* Without the monitor a stuck eager worker could hold the queue:
+       * no limit then, as if every job were long. */
+      pthread_mutex_lock(&P.lock);
+      P.monitor = -1;
+      P.eager = P.max_threads;
+      unsigned n2;
+      int sm;
+      struct worker *w2[WAKE_MAX];
+      unsigned more = dispatch_locked(w2, &n2, &sm);
+      pthread_mutex_unlock(&P.lock);
+      dispatch_finish(w2, n2, more, 0);
+    }
+  }
+  for (unsigned i = 0; i < spawn_n; i++) {
+    int err = spawn();
+    if (err == 0)
+      continue;
+    pthread_mutex_lock(&P.lock);
+    /* Give back this and every other reservation we could not honour: a
+     * failing pthread_create fails again right away. */
+    unsigned left = spawn_n - i;
+    P.nthreads -= left;
+    P.npending -= left;
+    P.spawn_failures++;
+    int none = P.nthreads == 0;
+    pthread_mutex_unlock(&P.lock);
+    return none ? err : 0;
+  }
+  return 0;
+}
+
+/* See the top: looks at held-back work jobs every MONITOR_MS while there
+ * are any, and sleeps on monitorcv otherwise. */
+static void *monitor_main(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&P.lock);
+  for (;;) {
+    if (P.monitor != 1)
+      break;   /* a fork's child: there is no monitor thread there */
+    if (!P.q[TL__POOL_WORK].n || work_limit() >= P.max_threads) {
+      P.monitor_armed = 0;
+      pthread_cond_wait(&P.monitorcv, &P.lock);
+      continue;
+    }
+    P.monitor_armed = 1;
+    P.monitor_seen = P.completed_work;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_nsec += MONITOR_MS * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+      dl.tv_sec++;
+      dl.tv_nsec -= 1000000000L;
+    }
+    while (pthread_cond_timedwait(&P.monitorcv, &P.lock, &dl) == 0)
+      ;   /* signalled while armed: keep to the period */
+    if (!P.q[TL__POOL_WORK].n)
+      continue;
+    if (P.completed_work == P.monitor_seen)
+      P.extra += P.q[TL__POOL_WORK].n;   /* nothing finished: stuck, not short */
+    struct worker *wake[WAKE_MAX];
+    unsigned nwake;
+    int sm;
+    unsigned spawn_n = dispatch_locked(wake, &nwake, &sm);
+    pthread_mutex_unlock(&P.lock);
+    dispatch_finish(wake, nwake, spawn_n, 0);
+    pthread_mutex_lock(&P.lock);
+  }
+  pthread_mutex_unlock(&P.lock);
+  return NULL;
 }
 
 /* Unlinks a queued job; under the lock. */
@@ -530,25 +685,12 @@ int tl__pool_submit_lists(struct tl__pool_list *work, struct tl__pool_list *wait
     list_append(&P.q[TL__POOL_WAIT], wait);
   struct worker *wake[WAKE_MAX];
   unsigned nwake;
-  unsigned spawn_n = dispatch_locked(wake, &nwake);
+  int start_monitor;
+  unsigned spawn_n = dispatch_locked(wake, &nwake, &start_monitor);
   pthread_mutex_unlock(&P.lock);
-  if (nwake) {
-    for (unsigned i = 0; i < nwake; i++)
-      pthread_cond_signal(&wake[i]->cond);
-    atomic_fetch_sub_explicit(&P.wakers, 1, memory_order_release);
-  }
-
-  for (unsigned i = 0; i < spawn_n; i++) {
-    int err = spawn();
-    if (err == 0)
-      continue;
+  int err = dispatch_finish(wake, nwake, spawn_n, start_monitor);
+  if (err) {
     pthread_mutex_lock(&P.lock);
-    /* Give back this and every other reservation we could not honour: a
-     * failing pthread_create fails again right away. */
-    unsigned left = spawn_n - i;
-    P.nthreads -= left;
-    P.npending -= left;
-    P.spawn_failures++;
     if (P.nthreads == 0) {
       /* Nothing can run them: hand the lists back, nothing is lost.  The
        * jobs are still queued (no thread ever existed to take them). */
@@ -560,7 +702,6 @@ int tl__pool_submit_lists(struct tl__pool_list *work, struct tl__pool_list *wait
       return err;
     }
     pthread_mutex_unlock(&P.lock);
-    break;
   }
   return 0;
 }

@@ -9,7 +9,9 @@
  * Two classes of jobs:
  *  - work jobs (TL__POOL_WORK: ops, file I/O, anything tl__pool_submit and
  *    tl__pool_submit_batch queue): at most TRILOOP_THREADS_MAX (default 256)
- *    run at once; more wait in the queue for a running one to finish.
+ *    run at once; more wait in the queue for a running one to finish.  While
+ *    they are short (page-cached reads), at most TRILOOP_THREADS_EAGER
+ *    (default: cores) run at once; see the top of pool.c.
  *  - wait jobs (TL__POOL_WAIT: the threadpool backend's readiness waits,
  *    one per fd with interest): never queue behind the bound, a thread is
  *    started for each one no idle worker takes.  They are bounded by the

@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +209,89 @@ START_TEST(pool_cancel_queued_running_and_finished) {
   ck_assert_uint_eq(stats().threads, 1);
   close(p[0]);
   close(p[1]);
+}
+END_TEST
+
+/* Short jobs run on at most TRILOOP_THREADS_EAGER workers (src/pool.c), so
+ * two jobs stuck in a call that never returns could hold every slot: the
+ * monitor must see that nothing completes and start the next job anyway. */
+START_TEST(pool_stuck_eager_workers_do_not_hold_the_queue) {
+  setenv("TRILOOP_THREADS_EAGER", "2", 1);
+  setenv("TRILOOP_THREADS_MAX", "64", 1);
+  setenv("TRILOOP_THREADS", "1", 1);
+  base_up();
+  int p[2];
+  ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+  static struct tjob stuck[2], quick;
+  ndone = 0;
+  for (int i = 0; i < 2; i++) {
+    tjob_init(&stuck[i], p[0], -1);
+    ck_assert_int_eq(tl__pool_submit(&stuck[i].job), 0);
+  }
+  WAIT_FOR(stats().busy == 2, 10);
+  double t0 = now();
+  tjob_init(&quick, -1, 0);
+  ck_assert_int_eq(tl__pool_submit(&quick.job), 0);
+  while (!quick.done && now() < t0 + 10)
+    base_pump(100);
+  printf("pool: a job behind 2 stuck eager workers ran after %.1f ms\n", (now() - t0) * 1e3);
+  ck_assert_int_eq(quick.done, 1);
+  for (int i = 0; i < 2; i++)
+    ck_assert_int_eq(tl__pool_cancel(&stuck[i].job), 0);
+  while (ndone < 3 && now() < t0 + 20)
+    base_pump(100);
+  ck_assert_int_eq(ndone, 3);
+  close(p[0]);
+  close(p[1]);
+}
+END_TEST
+
+/* Long jobs (a device read, an fsync) each get a worker: the eager limit
+ * holds only while jobs are short. */
+static atomic_int running, peak;
+struct ljob {
+  struct tl__job job;
+  int done;
+};
+static void ljob_work(struct tl__job *j) {
+  int r = atomic_fetch_add(&running, 1) + 1;
+  int pk = atomic_load(&peak);
+  while (r > pk && !atomic_compare_exchange_weak(&peak, &pk, r))
+    ;
+  sleep_ms(5);
+  atomic_fetch_sub(&running, 1);
+}
+static void ljob_done(struct tl__job *j) {
+  ((struct ljob *)j)->done++;
+  ndone++;
+}
+
+START_TEST(pool_long_jobs_run_side_by_side) {
+  enum { N = 48 };
+  setenv("TRILOOP_THREADS_EAGER", "2", 1);
+  setenv("TRILOOP_THREADS_MAX", "64", 1);
+  base_up();
+  static struct ljob jobs[N];
+  ndone = 0;
+  atomic_store(&peak, 0);
+  for (int i = 0; i < N; i++) {
+    memset(&jobs[i], 0, sizeof jobs[i]);
+    jobs[i].job.work = ljob_work;
+    jobs[i].job.done = ljob_done;
+    jobs[i].job.base = &B;
+    jobs[i].job.next = i + 1 < N ? &jobs[i + 1].job : NULL;
+  }
+  ck_assert_int_eq(tl__pool_submit_batch(&jobs[0].job, &jobs[N - 1].job, N), 0);
+  double end = now() + CASE_TIMEOUT - 5;
+  while (ndone < N && now() < end)
+    base_pump(100);
+  ck_assert_int_eq(ndone, N);
+  for (int i = 0; i < N; i++)
+    ck_assert_int_eq(jobs[i].done, 1);
+  printf("pool: %d jobs of 5 ms with 2 eager workers: at most %d ran at once\n", N,
+         atomic_load(&peak));
+  ck_assert_int_ge(atomic_load(&peak), 8);
+  ck_assert_uint_le(stats().threads, 64);
 }
 END_TEST
 
@@ -781,6 +865,8 @@ int main(void) {
   tcase_add_test(tc, pool_runs_every_job_of_batches_once);
   tcase_add_test(tc, pool_cancel_queued_running_and_finished);
   tcase_add_test(tc, pool_wait_reports_readiness);
+  tcase_add_test(tc, pool_stuck_eager_workers_do_not_hold_the_queue);
+  tcase_add_test(tc, pool_long_jobs_run_side_by_side);
   tcase_add_test(tc, pool_grows_then_retires_idle_workers_after_keepalive);
   tcase_add_test(tc, pool_saturated_queues_and_reports_it);
   tcase_add_test(tc, pool_wait_jobs_do_not_hold_work_slots);
