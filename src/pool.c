@@ -108,6 +108,18 @@ enum { SHORT_NS = 50 * 1000, MONITOR_MS = 2 };
 
 static __thread struct worker *self;
 
+/* ms from now on clock c (the workers' condition variables run on
+ * CLOCK_MONOTONIC; the statically initialised ones on CLOCK_REALTIME). */
+static void deadline_after(clockid_t c, struct timespec *ts, unsigned ms) {
+  clock_gettime(c, ts);
+  ts->tv_sec += ms / 1000;
+  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
 /* A fork while a new worker is still starting can hand the child a lock
  * that thread held in the parent: libc's allocator locks are fork-safe, but
  * others are not (GCC 12's ASan allocator, found by tests/test_process: the
@@ -117,12 +129,7 @@ static void atfork_prepare(void) {
   pthread_mutex_lock(&P.lock);
   if (P.nstarting) {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += 200 * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
+    deadline_after(CLOCK_REALTIME, &until, 200);
     while (P.nstarting && pthread_cond_timedwait(&P.startedcv, &P.lock, &until) == 0)
       ;
   }
@@ -282,16 +289,6 @@ static void all_remove(struct worker *w) {
     w->anext->aprev = w->aprev;
 }
 
-static void deadline_after(struct timespec *ts, unsigned ms) {
-  clock_gettime(CLOCK_MONOTONIC, ts);
-  ts->tv_sec += ms / 1000;
-  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
-
 /* Marks the job running on w; under the lock. */
 static void run_locked(struct worker *w, struct tl__job *j, int cls) {
   j->state = TL__JOB_RUNNING;
@@ -321,7 +318,7 @@ static void *worker_main(void *arg) {
       int timed = P.nthreads > P.min_threads;
       struct timespec dl;
       if (timed)
-        deadline_after(&dl, P.keepalive_ms);
+        deadline_after(CLOCK_MONOTONIC, &dl, P.keepalive_ms);
       int expired = 0;
       while (w->state == W_IDLE && !expired) {
         if (timed)
@@ -400,6 +397,28 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+/* A detached thread with a small stack and every signal blocked: its work
+ * is syscalls and a poll (a thousand blocked readers then cost little
+ * address space), a handler must run on the thread the user expects, and a
+ * blocking call here must not see EINTR.  0 or pthread_create's error. */
+static int start_thread(void *(*fn)(void *), void *arg) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  size_t stack = 256 * 1024;
+  if (stack < (size_t)PTHREAD_STACK_MIN)
+    stack = PTHREAD_STACK_MIN;
+  pthread_attr_setstacksize(&attr, stack);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t tid;
+  int e = pthread_create(&tid, &attr, fn, arg);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  return e;
+}
+
 /*
  * Starts one worker; the caller has counted it in nthreads and npending.
  * Workers block every signal: a handler must run on the thread the user
@@ -430,22 +449,7 @@ static int spawn(void) {
   P.nstarting++;
   pthread_mutex_unlock(&P.lock);
 
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  /* Work functions are syscalls and a poll: a small stack lets a thousand
-   * blocked readers cost little address space. */
-  size_t stack = 256 * 1024;
-  if (stack < (size_t)PTHREAD_STACK_MIN)
-    stack = PTHREAD_STACK_MIN;
-  pthread_attr_setstacksize(&attr, stack);
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t tid;
-  int e = pthread_create(&tid, &attr, worker_main, w);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  pthread_attr_destroy(&attr);
+  int e = start_thread(worker_main, w);
   if (e == 0)
     return 0;
 
@@ -523,16 +527,7 @@ static int dispatch_finish(struct worker **wake, unsigned nwake, unsigned spawn_
     atomic_fetch_sub_explicit(&P.wakers, 1, memory_order_release);
   }
   if (start_monitor) {
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t tid;
-    int e = pthread_create(&tid, &attr, monitor_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
+    int e = start_thread(monitor_main, NULL);
     if (e) {
       /* Without the monitor a stuck eager worker could hold the queue:
        * no limit then, as if every job were long. */
@@ -581,12 +576,7 @@ static void *monitor_main(void *arg) {
     P.monitor_armed = 1;
     P.monitor_seen = P.completed_work;
     struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_nsec += MONITOR_MS * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-      dl.tv_sec++;
-      dl.tv_nsec -= 1000000000L;
-    }
+    deadline_after(CLOCK_REALTIME, &dl, MONITOR_MS);
     while (pthread_cond_timedwait(&P.monitorcv, &P.lock, &dl) == 0)
       ;   /* signalled while armed: keep to the period */
     if (!P.q[TL__POOL_WORK].n)
@@ -757,7 +747,7 @@ int tl__pool_wait(struct tl__job *job, int fd, short events, int timeout_ms) {
   };
   struct timespec dl;
   if (timeout_ms > 0)
-    deadline_after(&dl, (unsigned)timeout_ms);
+    deadline_after(CLOCK_MONOTONIC, &dl, (unsigned)timeout_ms);
   for (;;) {
     int n = poll(p, 2, timeout_ms);
     if (n > 0) {
