@@ -159,7 +159,10 @@ void tl__pool_atfork_child(void) {
   P.nidle = P.nthreads = P.nbusy = P.nbusy_work = P.npending = P.nstarting = 0;
   P.extra = 0;
   P.ewma_ns = 0;
-  P.monitor = P.monitor_armed = 0;   /* it did not come along */
+  /* The monitor did not come along, and its condition variable may still
+   * record it as a waiter: start both afresh. */
+  P.monitor = P.monitor_armed = 0;
+  P.monitorcv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
   atomic_store(&P.wakers, 0);
   /* Re-read the environment on the next use: a test harness or a server
    * may fork first and configure the child. */
@@ -419,11 +422,7 @@ static int start_thread(void *(*fn)(void *), void *arg) {
   return e;
 }
 
-/*
- * Starts one worker; the caller has counted it in nthreads and npending.
- * Workers block every signal: a handler must run on the thread the user
- * expects, and a blocking call on a worker must not see EINTR.
- */
+/* Starts one worker; the caller has counted it in nthreads and npending. */
 static int spawn(void) {
   struct worker *w = calloc(1, sizeof *w);
   if (!w)

@@ -483,14 +483,20 @@ START_TEST(pool_spawn_failure_with_no_worker_returns_the_error) {
 END_TEST
 
 START_TEST(pool_child_after_fork_forgets_parent_workers) {
+  /* One eager worker: the second stuck job needs the monitor, which then
+   * waits for more work when the fork comes. */
+  setenv("TRILOOP_THREADS_EAGER", "1", 1);
   base_up();
   int p[2];
   ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-  struct tjob a;
+  struct tjob a, a2;
   tjob_init(&a, p[0], -1);
+  tjob_init(&a2, p[0], -1);
   ndone = 0;
   ck_assert_int_eq(tl__pool_submit(&a.job), 0);
   WAIT_FOR(stats().busy == 1, 10);
+  ck_assert_int_eq(tl__pool_submit(&a2.job), 0);
+  WAIT_FOR(stats().busy == 2, 10);
   pid_t pid = fork();
   ck_assert_int_ge(pid, 0);
   if (pid == 0) {
@@ -500,12 +506,18 @@ START_TEST(pool_child_after_fork_forgets_parent_workers) {
     /* TSan cannot start threads in the child of a multithreaded fork. */
     _exit(bad);
 #endif
-    /* The child's pool starts afresh. */
+    /* The child's pool starts afresh, monitor included: a job behind a
+     * stuck eager worker still runs. */
     close(B.wakefd);
     base_up();
-    struct tjob c;
+    struct tjob x, c;
+    tjob_init(&x, p[0], -1);
     tjob_init(&c, -1, 0);
     ndone = 0;
+    bad |= tl__pool_submit(&x.job) != 0;
+    double busy_by = now() + 10;
+    while (stats().busy != 1 && now() < busy_by)
+      sleep_ms(2);
     bad |= tl__pool_submit(&c.job) != 0;
     double end = now() + 10;
     while (!c.done && now() < end)
@@ -517,10 +529,12 @@ START_TEST(pool_child_after_fork_forgets_parent_workers) {
   ck_assert_int_eq(waitpid(pid, &status, 0), pid);
   ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
   ck_assert_int_eq(tl__pool_cancel(&a.job), 0);
+  ck_assert_int_eq(tl__pool_cancel(&a2.job), 0);
   double end = now() + 10;
-  while (!a.done && now() < end)
+  while (!(a.done && a2.done) && now() < end)
     base_pump(100);
   ck_assert_int_eq(a.wait_res, -ECANCELED);
+  ck_assert_int_eq(a2.wait_res, -ECANCELED);
   close(p[0]);
   close(p[1]);
 }
