@@ -394,7 +394,7 @@ int main(int argc, char **argv)
   /* Check the whole list before running anything. */
   char *list = strdup(wls), *save = NULL;
   int n = 0;
-  const char *todo[16];
+  const char *picked[16];
   for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
     static const char *const known[] = { "timer_churn", "io_churn", "async", "idle_iter", "start_poll_stop" };
     int ok = 0;
@@ -403,7 +403,7 @@ int main(int argc, char **argv)
     if (!ok)
       sb_die(prog, "unknown workload '%s' (known: %s)", t, all_workloads);
     if (n < 16)
-      todo[n++] = t;
+      picked[n++] = t;
   }
   if (!n)
     sb_die(prog, "no workloads given");
@@ -419,11 +419,11 @@ int main(int argc, char **argv)
     snprintf(bname, sizeof bname, "%s", tl_backend_name(loop));
     fprintf(stderr, "%s: triloop backend %s\n", prog, bname);
     for (int i = 0; i < n; i++) {
-      if (!strcmp(todo[i], "timer_churn")) tl_timer_churn(loop);
-      else if (!strcmp(todo[i], "io_churn")) tl_io_churn(loop);
-      else if (!strcmp(todo[i], "async")) tl_async_bench(loop);
-      else if (!strcmp(todo[i], "idle_iter")) tl_idle_iter(loop);
-      else if (!strcmp(todo[i], "start_poll_stop")) tl_start_poll_stop(loop);
+      if (!strcmp(picked[i], "timer_churn")) tl_timer_churn(loop);
+      else if (!strcmp(picked[i], "io_churn")) tl_io_churn(loop);
+      else if (!strcmp(picked[i], "async")) tl_async_bench(loop);
+      else if (!strcmp(picked[i], "idle_iter")) tl_idle_iter(loop);
+      else if (!strcmp(picked[i], "start_poll_stop")) tl_start_poll_stop(loop);
     }
     r = tl_loop_destroy(loop);
     if (r < 0)
@@ -435,14 +435,14 @@ int main(int argc, char **argv)
       sb_die(prog, "libev refused backend %s", impl);
     snprintf(bname, sizeof bname, "-");
     for (int i = 0; i < n; i++) {
-      if (!strcmp(todo[i], "timer_churn")) ev_timer_churn(loop);
-      else if (!strcmp(todo[i], "io_churn") && want == EVBACKEND_IOURING)
+      if (!strcmp(picked[i], "timer_churn")) ev_timer_churn(loop);
+      else if (!strcmp(picked[i], "io_churn") && want == EVBACKEND_IOURING)
         /* libev 4.33 aborts here: "io_uring_enter did not consume all sqes" */
         fprintf(stderr, "%s: io_churn: skipped on libev-iouring (libev 4.33 asserts in iouring_enter)\n", prog);
-      else if (!strcmp(todo[i], "io_churn")) ev_io_churn(loop);
-      else if (!strcmp(todo[i], "idle_iter")) ev_idle_iter(loop);
-      else if (!strcmp(todo[i], "start_poll_stop")) ev_start_poll_stop(loop);
-      else fprintf(stderr, "%s: %s: no libev version, skipped\n", prog, todo[i]);
+      else if (!strcmp(picked[i], "io_churn")) ev_io_churn(loop);
+      else if (!strcmp(picked[i], "idle_iter")) ev_idle_iter(loop);
+      else if (!strcmp(picked[i], "start_poll_stop")) ev_start_poll_stop(loop);
+      else fprintf(stderr, "%s: %s: no libev version, skipped\n", prog, picked[i]);
     }
     ev_loop_destroy(loop);
   }
