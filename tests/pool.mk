@@ -3,7 +3,7 @@
 # tl__pool_* functions, which the shared libtriloop does not export.
 #
 # CI also runs it under ThreadSanitizer, in a separate build tree:
-#   /work/main/configure CFLAGS='-O1 -g -fsanitize=thread' \
+#   $(top_srcdir)/configure CFLAGS='-O1 -g -fsanitize=thread' \
 #       LDFLAGS=-fsanitize=thread && make check TESTS=tests/test_pool
 # (TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 makes a report fail
 # the case.)

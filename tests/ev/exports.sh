@@ -16,6 +16,9 @@ nm -D --defined-only "$lib" | awk '$2 ~ /^[TDB]$/ {print $3}' | sort -u >"$tmp/h
 fail=0
 missing=$(comm -23 "$tmp/want" "$tmp/have")
 [ -z "$missing" ] || { echo "FAIL: not exported: $missing"; fail=1; }
+sed -n 's/^ *\(ev_[a-z0-9_]*\);.*/\1/p' "$srcdir/src/ev/ev.map" | sort -u >"$tmp/map"
+[ "$(cat "$tmp/map")" = "$(cat "$tmp/have")" ] ||
+  { echo "FAIL: exports differ from src/ev/ev.map:"; diff "$tmp/map" "$tmp/have"; fail=1; }
 extra=$(grep -v '^ev_' "$tmp/have")
 [ -z "$extra" ] || { echo "FAIL: exported outside ev_*: $extra"; fail=1; }
 libev=$(ls /usr/lib/*/libev.so.4 /usr/lib/libev.so.4 2>/dev/null | head -1)
