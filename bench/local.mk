@@ -35,7 +35,12 @@ bench_libuv_read_LDADD = $(BENCH_LIBS) $(LIBUV_LIBS)
 endif
 
 dist_noinst_SCRIPTS += bench/run-study bench/test-options.sh
-EXTRA_DIST += bench/report.py bench/README.md
+# The report: bench/report.py DIR, its parts in bench/report/, their unit
+# tests (CI stage tests/ci/report.sh, which also regenerates the committed
+# reports under bench/reports/ and compares).
+EXTRA_DIST += bench/report.py bench/README.md bench/report/__init__.py bench/report/load.py \
+	bench/report/stats.py bench/report/verdict.py bench/report/tables.py bench/report/plots.py \
+	bench/report/document.py bench/report/test_report.py tests/ci/report.sh
 
 # Socket and loop-overhead programs (the other half of the study).
 include bench/socket.mk
