@@ -9,9 +9,18 @@ import statistics
 LEAD = ["rep", "workload", "impl", "backend", "threads", "pattern", "bs", "qd", "direct", "fsync",
         "conns", "msg", "loops", "ops", "secs", "ops_per_s", "cpu_us_per_op",
         "syscalls_per_op", "p50_us", "p99_us", "mbps", "res_before", "res_after"]
-# What identifies a point (everything but the measurements).
+# What identifies a point (everything but the measurements).  Columns a
+# run adds beyond these (measurements or settings) are told apart when rows
+# of one point clash: see Study.
 KEY = ["workload", "impl", "backend", "threads", "pattern", "bs", "qd", "direct", "fsync",
        "conns", "msg", "loops", "set"]
+
+
+# Columns that are measured (they differ from rep to rep), never settings.
+MEASURED = {"rep", "ops", "secs", "ops_per_s", "cpu_us_per_op", "syscalls_per_op", "p50_us", "p99_us",
+            "mbps", "res_before", "res_after", "iters_per_op", "iterations_per_op", "client_cpu_us_per_op",
+            "cpu_us_per_mb", "ns_per_op", "lat_kind", "cmd", "steal", "steal_pct", "wakeups_per_op",
+            "threads_max", "cpu"}
 
 
 def parse_kv(line):
@@ -148,7 +157,10 @@ def label(d):
     s = d.get("impl", "")
     if d.get("backend", "") not in ("", "-"):
         s += " " + d["backend"]
-    if d.get("threads") and d.get("impl") not in ("raw-pool", "libuv") and not s.startswith("triloop"):
+    if d.get("extra"):
+        s += f' [{d["extra"]}]'
+    if (d.get("threads") and d.get("impl") != "libuv" and not s.startswith("triloop")
+            and not (d.get("impl") == "raw-pool" and d.get("threads") == d.get("qd"))):
         s += f' ({d["threads"]} thr)'
     return s
 
@@ -162,13 +174,34 @@ class Study:
         self.groups = {}
         for r in self.rows:
             self.groups.setdefault(tuple(r.get(k, "") for k in KEY), []).append(r)
+        self._split_clashes()
+
+    def _split_clashes(self):
+        """A point with two rows for one rep was measured under some setting
+        KEY does not name (a new column): split it by the columns that
+        tell its rows apart and are not measurements, so each part is a
+        point of its own; the setting is then named in its label."""
+        for k, rows in list(self.groups.items()):
+            reps = [r.get("rep", "1") for r in rows]
+            if len(set(reps)) == len(reps):
+                continue
+            cols = sorted({c for r in rows for c in r if c not in KEY and c not in MEASURED
+                           and len({x.get(c, "") for x in rows}) > 1})
+            if not cols:
+                continue
+            del self.groups[k]
+            for r in rows:
+                r["extra"] = " ".join(f"{c}={r.get(c, '')}" for c in cols)
+                self.groups.setdefault(tuple(r.get(c, "") for c in KEY) + (r["extra"],), []).append(r)
+        n = len(KEY)
+        self.groups = {(k + ("",) if len(k) == n else k): v for k, v in self.groups.items()}
 
     def find(self, **want):
         """(point, rows) of every point whose key matches each given field;
         a field given as a tuple matches any of its values."""
         out = []
         for k, rows in self.groups.items():
-            d = dict(zip(KEY, k))
+            d = dict(zip(KEY + ["extra"], k))
             if all(d.get(f, "") in v if isinstance(v, tuple) else d.get(f, "") == str(v)
                    for f, v in want.items()):
                 out.append((d, rows))
