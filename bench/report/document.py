@@ -46,15 +46,17 @@ def mitigations(F):
     return ", ".join(f"{n} {k}" for k, n in kinds.items() if n) + f" (of {len(vul)})"
 
 
-CALIB_NAMES = [("null", "null syscall"), ("eagain", "recv → EAGAIN"), ("recv", "recv → EAGAIN"),
-               ("epoll", "empty epoll_wait"), ("eventfd", "eventfd wake-up"), ("wake", "eventfd wake-up")]
+CALIB_NAMES = {"null_syscall": "null syscall (getppid)", "recv_eagain": "recv on an empty socket → EAGAIN",
+               "epoll_wait0": "epoll_wait, nothing ready, timeout 0",
+               "eventfd_rtt": "cross-thread eventfd wake-up and back (two wake-ups)"}
 
 
 def calibration(st):
-    """{name: median ns} from the run's calibrate rows."""
+    """{op: median ns} from the run's calibrate rows (column op, else the
+    implementation's name)."""
     out = {}
     for g, rows in st.find(workload="calibrate"):
-        name = rows[0].get("what") or rows[0].get("op") or label(g)
+        name = g.get("op") or rows[0].get("what") or label(g)
         v = st.med(rows, "ns_per_op")
         if v is None and st.med(rows, "cpu_us_per_op") is not None:
             v = st.med(rows, "cpu_us_per_op") * 1000.0
@@ -98,7 +100,7 @@ def size_sentence(st, V, cal):
                   f"{dcpu:.2f} µs CPU-per-op difference")
             if dcpu > 0:
                 s += f" ({100 * x / dcpu:.0f}%)"
-            s += ", so on a machine with cheaper syscalls the ratio shrinks by about that share"
+            s += f"; the other {max(dcpu - x, 0):.2f} µs are not explained by syscall count × cost"
         else:
             s += (f", against a CPU-per-op difference of {dcpu:.2f} µs; this run has no calibration rows, "
                   "so the cost per syscall is not measured here")
@@ -214,29 +216,45 @@ PRIO = ["triloop uring", "triloop epoll", "triloop epoll+nowait", "triloop threa
 
 
 def pick_series(series):
-    """At most MAX_SERIES names: triloop's backends first, then the rest in
-    table order."""
+    """Up to two legends of at most MAX_SERIES names: triloop's backends
+    first, then the rest in table order; the second repeats triloop uring
+    and epoll as anchors beside the next ones.  Returns (chunks, left out)."""
     names = sorted(series, key=lambda n: (0 if n in PRIO else 1, tables.impl_rank(n)))
-    return [(n, series[n]) for n in names[:plots.MAX_SERIES]]
+    first = names[:plots.MAX_SERIES]
+    chunks = [[(n, series[n]) for n in first]]
+    rest = names[plots.MAX_SERIES:]
+    if rest:
+        anchors = [n for n in PRIO[:2] if n in series]
+        room = plots.MAX_SERIES - len(anchors)
+        chunks.append([(n, series[n]) for n in anchors + rest[:room]])
+        rest = rest[room:]
+    return chunks, len(rest)
 
 
 def cpu_plots(st, V, L, draw):
     figs = []
+
+    def add(base, title, xlabel, ylabel, series):
+        series = {k: v for k, v in series.items() if len(v) >= 2}
+        if not series:
+            return
+        chunks, left = pick_series(series)
+        for i, ch in enumerate(chunks):
+            t = (title if len(chunks) == 1 else f"{title}, part {i + 1} of {len(chunks)}") + " (lower is better)"
+            figs.append((f"{base}.png" if i == 0 else f"{base}-{i + 1}.png",
+                         dict(title=t, xlabel=xlabel, ylabel=ylabel, series=ch, logy=True),
+                         left if i == len(chunks) - 1 else 0))
     for key, name, spec in verdict.FILE_WORKLOADS:
         gs = st.find(**spec)
-        qds = {g["qd"] for g, _ in gs}
-        if len(qds) < 2:
+        if len({g["qd"] for g, _ in gs}) < 2:
             continue
         series = {}
         for g, rows in gs:
             c = st.med(rows, "cpu_us_per_op")
             if c is not None:
                 series.setdefault(label(g), []).append((int(g["qd"]), c, None, None))
-        series = {k: v for k, v in series.items() if len(v) >= 2}
-        if series:
-            figs.append((f"cpu-{key}.png", dict(title=f"CPU per op: {name} (lower is better)",
-                                                xlabel="queue depth (ops in flight)", ylabel="CPU µs per op",
-                                                series=pick_series(series), logy=True), len(series)))
+        add(f"cpu-{key}", f"CPU per op: {name}", "queue depth (ops in flight)",
+            "CPU µs per op", series)
     echo = [(g, r) for g, r in st.find(workload="echo") if g.get("set", "") != "reuseport"
             and g.get("loops", "") in ("", "1")]
     for msg in sorted({g["msg"] for g, _ in echo}, key=lambda x: int(x or 0)):
@@ -245,20 +263,15 @@ def cpu_plots(st, V, L, draw):
             c = st.med(rows, "cpu_us_per_op")
             if g["msg"] == msg and c is not None:
                 series.setdefault(label(g), []).append((int(g["conns"]), c, None, None))
-        series = {k: v for k, v in series.items() if len(v) >= 2}
-        if series:
-            figs.append((f"cpu-echo-{msg}.png",
-                         dict(title=f"Echo server CPU per round trip, {verdict._size(int(msg))} messages "
-                              "(lower is better)", xlabel="connections", ylabel="server CPU µs per round trip",
-                              series=pick_series(series), logy=True), len(series)))
+        add(f"cpu-echo-{msg}", f"Echo server CPU per round trip, {verdict._size(int(msg))} messages", "connections", "server CPU µs per round trip", series)
     if not figs:
         return
     L.append("## CPU per op\n")
-    for png, p, n in figs:
+    for png, p, left in figs:
         draw(png, [p])
         L.append(f"![{p['title']}]({png})\n")
-        if n > plots.MAX_SERIES:
-            L.append(f"({n - plots.MAX_SERIES} more implementations in the tables below.)\n")
+        if left:
+            L.append(f"({left} more implementations in the tables below.)\n")
 
 
 def verdict_detail(st, V, L):
@@ -317,9 +330,9 @@ def machine_section(st, L, cal):
     L.append("")
     if cal:
         L.append("### Calibration (start of run)\n")
-        L.append("| what | ns per call (median over reps) |\n|---|---:|")
+        L.append("| op | what | ns per op (median over reps) |\n|---|---|---:|")
         for name in sorted(cal):
-            L.append(f"| {tables.esc(name)} | {cal[name]:.0f} |")
+            L.append(f"| {tables.esc(name)} | {CALIB_NAMES.get(name, '')} | {cal[name]:.0f} |")
         L.append("")
 
 
@@ -417,9 +430,9 @@ def sub_claims(st, L):
     L2 = []
     any_ = False
     any_ |= claim_rows(st, L2, "tokio forwards files to a blocking pool",
-                       "tokio's file reads (spawn_blocking(pread), and tokio::fs at depth 1) against "
-                       "triloop's epoll backend (the same model: readiness loop, files on a pool) and its "
-                       "uring backend. Above 1 triloop is better.", c1)
+                       f"tokio's file reads ({', '.join(tok)}) against triloop's epoll backend (the same "
+                       "model: readiness loop, files on a pool) and its uring backend. Above 1 triloop is "
+                       "better.", c1)
     any_ |= claim_rows(st, L2, "smol's blocking pool against triloop's threadpool backend",
                        "smol's file IO goes to its `blocking` pool, as every op does on triloop's threadpool "
                        "backend. Above 1 triloop is better.", c2)

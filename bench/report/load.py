@@ -13,7 +13,7 @@ LEAD = ["rep", "workload", "impl", "backend", "threads", "pattern", "bs", "qd", 
 # run adds beyond these (measurements or settings) are told apart when rows
 # of one point clash: see Study.
 KEY = ["workload", "impl", "backend", "threads", "pattern", "bs", "qd", "direct", "fsync",
-       "conns", "msg", "loops", "set"]
+       "conns", "msg", "loops", "set", "op"]
 
 
 # Columns that are measured (they differ from rep to rep), never settings.

@@ -9,7 +9,7 @@ from .stats import fmt, spread
 
 # Table and legend order; unknown names sort after these, alphabetically.
 IMPL_ORDER = ["triloop uring", "triloop epoll", "triloop epoll+nowait", "triloop threadpool",
-              "tokio-ct", "tokio-mt", "smol", "libev-epoll", "libev-iouring", "raw-uring", "raw-pool",
+              "tokio-ct", "tokio-mt", "tokio-fs-ct", "tokio-fs-mt", "smol", "libev-epoll", "libev-iouring", "raw-uring", "raw-pool",
               "pread", "libuv", "fio-io_uring", "fio-libaio", "fio-psync"]
 # Fields that make two implementations' points "the same point".
 SAME = ["workload", "pattern", "bs", "qd", "direct", "fsync", "conns", "msg", "loops", "set"]
@@ -108,7 +108,7 @@ def echo_table(st, L, title, groups):
 
 
 def generic_table(st, L, wl, gs):
-    params = [k for k in KEY[4:] if k != "set" and any(g.get(k) for g, _ in gs)]
+    params = [k for k in KEY[3:] if k != "set" and any(g.get(k) for g, _ in gs)]
     has_mb = any(r.get("mbps") for _, rows in gs for r in rows)
     L.append(f"### {wl}\n")
     L.append("| implementation | " + "".join(p + " | " for p in params) + "ops/s median [min–max] | "

@@ -178,8 +178,9 @@ class Document(unittest.TestCase):
         for rep in "123":
             rows.append(dict(rep=rep, workload="file-read", impl="tokio-mt", backend="-", threads="2",
                              qd="8", cpu_us_per_op="9", ops_per_s="100000", **FILE))
-            rows.append(dict(rep=rep, workload="calibrate", impl="null-syscall", backend="-",
-                             ns_per_op="100"))
+            for op, ns in (("null_syscall", "100"), ("eventfd_rtt", "9000")):
+                rows.append(dict(rep=rep, workload="calibrate", impl="calibrate", backend="-", op=op,
+                                 ns_per_op=ns))
         for r in rows:
             if r["workload"] == "file-read" and r["impl"] == "triloop":
                 r["syscalls_per_op"] = "1.0" if r["backend"] == "uring" else "3.0"
@@ -193,6 +194,8 @@ class Document(unittest.TestCase):
         self.assertIn("tokio forwards files to a blocking pool", text)
         self.assertIn("at 100 ns per null syscall", text)
         self.assertIn("2.00 more syscalls per op", text)
+        self.assertIn("| eventfd_rtt | cross-thread eventfd wake-up and back (two wake-ups) | 9000 |", text)
+        self.assertIn("| null_syscall | null syscall (getppid) | 100 |", text)
 
 
 if __name__ == "__main__":
