@@ -172,6 +172,24 @@ class Document(unittest.TestCase):
             b = f.read()
         self.assertEqual(a.replace("at A.", "at B."), b)
 
+    def test_untuned_fio_left_out_of_the_summary(self):
+        st = study(3.0, 1.05)
+        rows = list(st.rows)
+        for rep in "123":
+            for q in ("1", "8", "32"):
+                rows.append(dict(rep=rep, workload="file-read", impl="fio-io_uring", backend="-", qd=q,
+                                 cpu_us_per_op="2", ops_per_s="500000", **FILE))
+        self.write(load.Study("/nonexistent", rows=rows, facts={}, notes=[]))
+        text = "\n".join(document.render(self.dir, draw_plots=False, now="T"))
+        self.assertIn("fio is left out of this summary", text)
+        for r in rows:
+            if r["impl"] == "fio-io_uring":
+                r["tuned"] = "1"
+        self.write(load.Study("/nonexistent", rows=rows, facts={}, notes=[]))
+        text = "\n".join(document.render(self.dir, draw_plots=False, now="T"))
+        self.assertNotIn("fio is left out", text)
+        self.assertIn("| triloop uring / fio-io_uring |", text)
+
     def test_unknown_impls_and_calibration(self):
         st = study(3.0, 1.05)
         rows = list(st.rows)
