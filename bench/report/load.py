@@ -6,29 +6,49 @@ import json
 import os
 import statistics
 
-LEAD = ["rep", "workload", "impl", "backend", "threads", "pattern", "bs", "qd", "direct", "fsync",
+LEAD = ["rep", "workload", "impl", "backend", "pattern", "bs", "qd", "direct", "fsync",
         "conns", "msg", "loops", "ops", "secs", "ops_per_s", "cpu_us_per_op",
         "syscalls_per_op", "p50_us", "p99_us", "mbps", "res_before", "res_after"]
 # What identifies a point (everything but the measurements).  Columns a
 # run adds beyond these (measurements or settings) are told apart when rows
 # of one point clash: see Study.
-KEY = ["workload", "impl", "backend", "threads", "pattern", "bs", "qd", "direct", "fsync",
-       "conns", "msg", "loops", "set", "op"]
+KEY = ["workload", "impl", "backend", "threads", "threads_rule", "fixed", "pattern", "bs", "qd",
+       "direct", "fsync", "conns", "msg", "loops", "set", "op"]
+# fixed= (registered buffers and file) as each program runs by default:
+# a row at its program's default is keyed as if it had no fixed column, so
+# rows of older runs (no column) and newer ones (the default spelled out)
+# are the same point.
+FIXED_DEFAULT = {"raw-uring": "1"}
+
+
+def keyval(r, k):
+    v = r.get(k, "") or ""
+    if k == "fixed" and v == FIXED_DEFAULT.get(r.get("impl", ""), "0"):
+        return ""
+    return v
 
 
 # Columns that are measured (they differ from rep to rep), never settings.
-MEASURED = {"rep", "ops", "secs", "ops_per_s", "cpu_us_per_op", "syscalls_per_op", "p50_us", "p99_us",
+MEASURED = {"rep", "workers", "blocking_max", "pinned", "ops", "secs", "ops_per_s", "cpu_us_per_op", "syscalls_per_op", "p50_us", "p99_us",
             "mbps", "res_before", "res_after", "iters_per_op", "iterations_per_op", "client_cpu_us_per_op",
             "cpu_us_per_mb", "ns_per_op", "lat_kind", "cmd", "steal", "steal_pct", "wakeups_per_op",
             "threads_max", "cpu"}
 
 
 def parse_kv(line):
+    """A result line: key=value pairs, and last, cmd=<the command>, whose
+    value is the rest of the line (it has spaces and '=' of its own)."""
+    line = line.rstrip("\n")
+    head, sep, cmd = line.partition(" cmd=")
+    if not sep and line.startswith("cmd="):
+        head, cmd, sep = "", line[4:], "cmd="
     row = {}
-    for tok in line.split():
+    for tok in head.split():
         if "=" in tok:
             k, v = tok.split("=", 1)
             row[k] = v
+    if sep:
+        row["cmd"] = cmd
     return row
 
 
@@ -85,16 +105,14 @@ def _flatten(prefix, v, out):
 
 
 def read_facts(out):
-    """facts.txt (key=value) and facts.json (nested: keys joined by '.');
-    the first value of a key wins, facts.json before facts.txt."""
+    """facts.json (nested keys joined by '.'), which holds every fact of
+    facts.txt too; facts.txt (key=value) where there is no facts.json."""
     facts = {}
     p = os.path.join(out, "facts.json")
     if os.path.exists(p):
         with open(p) as f:
-            flat = {}
-            _flatten("", json.load(f), flat)
-        for k, v in flat.items():
-            facts.setdefault(k, v)
+            _flatten("", json.load(f), facts)
+        return facts
     p = os.path.join(out, "facts.txt")
     if os.path.exists(p):
         with open(p) as f:
@@ -135,10 +153,12 @@ def write_csv(path, rows):
     keys = list(LEAD)
     for r in rows:
         for k in r:
-            if k not in keys:
+            if k not in keys and k not in ("cmd", "extra"):
                 keys.append(k)
+    if any("cmd" in r for r in rows):
+        keys.append("cmd")
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys, restval="")
+        w = csv.DictWriter(f, fieldnames=keys, restval="", extrasaction="ignore")
         w.writeheader()
         for r in rows:
             w.writerow(r)
@@ -157,9 +177,13 @@ def label(d):
     s = d.get("impl", "")
     if d.get("backend", "") not in ("", "-"):
         s += " " + d["backend"]
+    if d.get("fixed"):
+        s += " fixed" if d["fixed"] == "1" else " (plain READ)" if d["fixed"] == "0" else f' fixed={d["fixed"]}'
     if d.get("extra"):
         s += f' [{d["extra"]}]'
-    if (d.get("threads") and d.get("impl") != "libuv" and not s.startswith("triloop")
+    if d.get("threads_rule"):
+        s += f', threads={d["threads_rule"]}'
+    elif (d.get("threads") and d.get("impl") != "libuv" and not s.startswith("triloop")
             and not (d.get("impl") == "raw-pool" and d.get("threads") == d.get("qd"))):
         s += f' ({d["threads"]} thr)'
     return s
@@ -173,7 +197,7 @@ class Study:
         self.notes = read_notes(out) if notes is None else notes
         self.groups = {}
         for r in self.rows:
-            self.groups.setdefault(tuple(r.get(k, "") for k in KEY), []).append(r)
+            self.groups.setdefault(tuple(keyval(r, k) for k in KEY), []).append(r)
         self._split_clashes()
 
     def _split_clashes(self):
@@ -192,7 +216,7 @@ class Study:
             del self.groups[k]
             for r in rows:
                 r["extra"] = " ".join(f"{c}={r.get(c, '')}" for c in cols)
-                self.groups.setdefault(tuple(r.get(c, "") for c in KEY) + (r["extra"],), []).append(r)
+                self.groups.setdefault(tuple(keyval(r, c) for c in KEY) + (r["extra"],), []).append(r)
         n = len(KEY)
         self.groups = {(k + ("",) if len(k) == n else k): v for k, v in self.groups.items()}
 

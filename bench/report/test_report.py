@@ -118,6 +118,37 @@ class Judge(unittest.TestCase):
 
 
 class Load(unittest.TestCase):
+    def test_parse_kv_takes_cmd_as_the_rest_of_the_line(self):
+        r = load.parse_kv("workload=file-read qd=8 cmd=env A=1 bench/file_read --qd 8 --x=y\n")
+        self.assertEqual(r, {"workload": "file-read", "qd": "8", "cmd": "env A=1 bench/file_read --qd 8 --x=y"})
+        self.assertEqual(load.parse_kv("workload=echo conns=1"), {"workload": "echo", "conns": "1"})
+
+    def test_fixed_at_the_program_default_is_the_same_point(self):
+        rows = [dict(rep="1", workload="file-read", impl="triloop", backend="uring", qd="8", fixed="0"),
+                dict(rep="2", workload="file-read", impl="triloop", backend="uring", qd="8"),
+                dict(rep="1", workload="file-read", impl="triloop", backend="uring", qd="8", fixed="1"),
+                dict(rep="1", workload="file-read", impl="raw-uring", backend="-", qd="8", fixed="1"),
+                dict(rep="2", workload="file-read", impl="raw-uring", backend="-", qd="8"),
+                dict(rep="1", workload="file-read", impl="raw-uring", backend="-", qd="8", fixed="0")]
+        st = load.Study("/nonexistent", rows=rows, facts={}, notes=[])
+        got = sorted((load.label(g), len(r)) for g, r in st.find())
+        self.assertEqual(got, [("raw-uring", 2), ("raw-uring (plain READ)", 1), ("triloop uring", 2),
+                               ("triloop uring fixed", 1)])
+
+    def test_raw_txt_to_results_csv_with_cmd_last(self):
+        d = tempfile.mkdtemp(prefix="report-test-")
+        try:
+            with open(os.path.join(d, "raw.txt"), "w") as f:
+                f.write("rep=1 workload=file-read impl=pread backend=- zz=1 cmd=bench/pread_inline --qd 1\n")
+            rows = load.read_rows(d)
+            self.assertEqual(rows[0]["cmd"], "bench/pread_inline --qd 1")
+            with open(os.path.join(d, "results.csv")) as f:
+                header = f.readline().strip().split(",")
+            self.assertEqual(header[:4], ["rep", "workload", "impl", "backend"])
+            self.assertEqual(header[-2:], ["zz", "cmd"])
+        finally:
+            shutil.rmtree(d)
+
     def test_rows_of_one_point_told_apart_by_a_new_column(self):
         rows = []
         for api in ("spawn_blocking", "fs"):

@@ -34,7 +34,7 @@ BASE = ("uring", "epoll")
 def file_pairs(st, spec, impl="triloop", sides=BASE):
     """[(point, uring rows, epoll rows)] for one file workload."""
     out = []
-    for g, urows in st.find(impl=impl, backend=sides[0], **spec):
+    for g, urows in st.find(impl=impl, backend=sides[0], **dict(dict(fixed=""), **spec)):
         want = {k: g[k] for k in ("workload", "pattern", "bs", "qd", "direct", "fsync", "threads")}
         erows = st.one(impl=impl, backend=sides[1], **want)
         if erows:
