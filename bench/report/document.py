@@ -142,7 +142,9 @@ def machine_line(F):
         missing = []
     elif "mitigations" in missing and m:
         missing.remove("mitigations")
-    s = "Machine: " + "; ".join(parts) if parts else "Machine: not recorded"
+    if not parts:
+        return "Machine: no facts in this directory."
+    s = "Machine: " + "; ".join(parts)
     if missing:
         s += f" (not recorded in this run: {', '.join(missing)})"
     return s + "."
@@ -154,14 +156,20 @@ def opening(st, V, cal):
     L = ["# triloop study: does io_uring beat epoll by more on file IO than on network IO?", ""]
     what = ("how many times less CPU per op triloop's uring backend spends than its epoll backend"
             if m == "cpu" else "how many times more ops/s triloop's uring backend does than its epoll backend")
-    L.append(f'Run {F.get("date", "?")} ({F.get("mode", "?")} mode, {F.get("reps", "?")} reps per point). '
-             f"Ratio = {what}, paired by rep: geometric mean [95% bootstrap interval] over points × reps. "
+    how = ", ".join(x for x in (F.get("mode") and f'{F["mode"]} mode',
+                                 F.get("reps") and f'{F["reps"]} reps per point') if x)
+    run = " ".join(x for x in ("Run", F.get("date"), how and f"({how})") if x) + ". " if F else ""
+    L.append(f"{run}Ratio = {what}, paired by rep: geometric mean [95% bootstrap interval] over points × reps. "
              "A file workload supports the claim when its ratio is above 1 and above echo's "
              "(the interval of file ÷ socket lies above 1).")
     L.append("")
     if not V.ready():
-        L.append("- **No verdict**: the uring/epoll pairs for files or for echo are missing from this run "
-                 "(see Notes).")
+        missing = " and ".join(x for x, have in (("files", V.items), ("echo", V.sock_s[m])) if not have)
+        L.append(f"- **No verdict**: this run has no triloop uring/epoll pairs for {missing}.")
+        for it in V.items:
+            L.append(f'- {it["name"]} ({it["desc"]}): {it[m][0].fmt()}, not judged')
+        if V.sock_s[m]:
+            L.append(f"- socket echo ({V.sock_desc}): {V.sock_s[m].fmt()}, not judged")
     else:
         for it in V.items:
             fs, diff, word, _ = it[m]
@@ -267,7 +275,8 @@ def cpu_plots(st, V, L, draw):
             c = st.med(rows, "cpu_us_per_op")
             if g["msg"] == msg and c is not None:
                 series.setdefault(label(g), []).append((int(g["conns"]), c, None, None))
-        add(f"cpu-echo-{msg}", f"Echo server CPU per round trip, {verdict._size(int(msg))} messages", "connections", "server CPU µs per round trip", series)
+        add(f"cpu-echo-{msg}", f"Echo server CPU per round trip, {verdict._size(int(msg))} messages",
+            "connections", "server CPU µs per round trip", series)
     if not figs:
         return
     L.append("## CPU per op\n")
@@ -306,7 +315,8 @@ def verdict_detail(st, V, L):
         L.append(f'| {it["name"]} ({it["desc"]}) | {fs.points} | {fs.n} | {cells(it["cpu"])} | {cells(it["thr"])} |')
     sc, stt = V.sock_s["cpu"], V.sock_s["thr"]
     ref = sc or stt
-    L.append(f"| socket echo ({V.sock_desc}) | {ref.points} | {ref.n} | {tables.sfmt(sc)} | | | {tables.sfmt(stt)} | | |")
+    L.append(f"| socket echo ({V.sock_desc}) | {ref.points} | {ref.n} | {tables.sfmt(sc)} | | | "
+             f"{tables.sfmt(stt)} | | |")
     L.append("")
     for it in V.items:
         L.append(f'- {it["name"]}, by {verdict.MEASURES[V.measure]}: **{it[V.measure][2]}**: {it[V.measure][3]}.')
@@ -417,16 +427,19 @@ def sub_claims(st, L):
     c2 = [(f"{name} random reads", "triloop threadpool", s, spec)
           for s in smol for name, spec in (("cached", cached), ("O_DIRECT", direct))]
     ready = labels_like(st, "tokio", workload="echo") + labels_like(st, "smol", workload="echo") + \
-        [x for x in ("libev-epoll", "triloop-watch epoll") if any(label(g) == x for g, _ in st.find(workload="echo"))]
+        [x for x in ("libev-epoll", "triloop-watch epoll")
+         if any(label(g) == x for g, _ in st.find(workload="echo"))]
     c3 = [("echo", "triloop uring", r, echo) for r in ready] + \
          [("echo", "triloop epoll", r, echo) for r in ready]
-    kinds = {"tokio": "tokio (mio)", "smol": "smol (async-io)", "libev": "libev", "triloop-watch": "triloop's watchers"}
+    kinds = {"tokio": "tokio (mio)", "smol": "smol (async-io)", "libev": "libev",
+             "triloop-watch": "triloop's watchers"}
     rnames = [v for k, v in kinds.items() if any(r.startswith(k) for r in ready)]
     owned = sorted({label(g) for g, _ in st.find() if "owned" in g["impl"]})
     c4 = []
     for o in owned:
         base = o.replace("-owned", "").replace("owned-", "")
-        c4 += [(w, base, o, dict(workload=w)) for w in sorted({g["workload"] for g, _ in st.find() if label(g) == o})]
+        wls = sorted({g["workload"] for g, _ in st.find() if label(g) == o})
+        c4 += [(w, base, o, dict(workload=w)) for w in wls]
     nowait = [("cached random reads", "triloop uring", "triloop epoll+nowait", cached),
               ("O_DIRECT random reads", "triloop uring", "triloop epoll+nowait", direct),
               ("cached random reads", "triloop uring fixed", "triloop epoll+nowait", cached),

@@ -29,7 +29,8 @@ def keyval(r, k):
 
 
 # Columns that are measured (they differ from rep to rep), never settings.
-MEASURED = {"rep", "workers", "blocking_max", "pinned", "ops", "secs", "ops_per_s", "cpu_us_per_op", "syscalls_per_op", "p50_us", "p99_us",
+MEASURED = {"rep", "workers", "blocking_max", "pinned", "ops", "secs", "ops_per_s", "cpu_us_per_op",
+            "syscalls_per_op", "p50_us", "p99_us",
             "mbps", "res_before", "res_after", "iters_per_op", "iterations_per_op", "client_cpu_us_per_op",
             "cpu_us_per_mb", "ns_per_op", "lat_kind", "cmd", "steal", "steal_pct", "wakeups_per_op",
             "threads_max", "cpu"}

@@ -8,8 +8,9 @@ from .load import KEY, label, num
 from .stats import fmt, spread
 
 # Table and legend order; unknown names sort after these, alphabetically.
-IMPL_ORDER = ["triloop uring", "triloop uring fixed", "triloop epoll", "triloop epoll+nowait", "triloop threadpool",
-              "tokio-ct", "tokio-mt", "tokio-fs-ct", "tokio-fs-mt", "smol", "libev-epoll", "libev-iouring", "raw-uring", "raw-pool",
+IMPL_ORDER = ["triloop uring", "triloop uring fixed", "triloop epoll", "triloop epoll+nowait",
+              "triloop threadpool", "tokio-ct", "tokio-mt", "tokio-fs-ct", "tokio-fs-mt", "smol",
+              "libev-epoll", "libev-iouring", "raw-uring", "raw-pool",
               "pread", "libuv", "fio-io_uring", "fio-libaio", "fio-psync"]
 # Fields that make two implementations' points "the same point".
 SAME = ["workload", "pattern", "bs", "qd", "direct", "fsync", "conns", "msg", "loops", "set"]

@@ -114,11 +114,6 @@ class Verdict:
         self.st = st
         self.sock = sock_pairs(st)
         self.sock_desc = describe(self.sock, sock=True)
-        has_cpu = any(st.med(u, "cpu_us_per_op") and st.med(e, "cpu_us_per_op") for _, u, e in self.sock)
-        # CPU per op is the loop's cost on both sides; throughput also
-        # measures the client, the device and round-trip latency.  It is
-        # the verdict's measure unless the run has no CPU figures.
-        self.measure = "cpu" if has_cpu else "thr"
         self.sock_s = {m: stats.summarise([stats.better(u, e, m) for _, u, e in self.sock]) for m in MEASURES}
         self.items = []
         for key, name, spec in FILE_WORKLOADS:
@@ -133,6 +128,12 @@ class Verdict:
                 diff = stats.difference(fl, sl)
                 it[m] = (fs, diff) + judge(fs, diff)
             self.items.append(it)
+        # CPU per op is the loop's cost on both sides; throughput also
+        # measures the client, the device and round-trip latency.  It is
+        # the verdict's measure unless the run has no CPU figures.
+        pairs = self.sock or [p for it in self.items for p in it["pairs"]]
+        has_cpu = any(st.med(u, "cpu_us_per_op") and st.med(e, "cpu_us_per_op") for _, u, e in pairs)
+        self.measure = "cpu" if has_cpu else "thr"
 
     def ready(self):
         return bool(self.items) and self.sock_s[self.measure] is not None
