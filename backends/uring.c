@@ -139,6 +139,7 @@ static const char *const op_names[TL_OP__COUNT] = {
   [TL_OP_CLOSE] = "close", [TL_OP_ACCEPT] = "accept",
   [TL_OP_CONNECT] = "connect", [TL_OP_RECV] = "recv", [TL_OP_SEND] = "send",
   [TL_OP_RECV_MULTISHOT] = "recv_multishot",
+  [TL_OP_WORK] = "work",   /* never reaches a backend: the loop runs it on the pool */
 };
 
 static const int op_opcode[TL_OP__COUNT] = {
@@ -149,6 +150,7 @@ static const int op_opcode[TL_OP__COUNT] = {
   [TL_OP_ACCEPT] = IORING_OP_ACCEPT, [TL_OP_CONNECT] = IORING_OP_CONNECT,
   [TL_OP_RECV] = IORING_OP_RECV, [TL_OP_SEND] = IORING_OP_SEND,
   [TL_OP_RECV_MULTISHOT] = IORING_OP_RECV,
+  [TL_OP_WORK] = IORING_OP_NOP,
 };
 
 /* "1", "yes", "on": a switch-off variable is set. */
@@ -272,7 +274,7 @@ static void describe(struct uring *u) {
     if (u->setup_flags & fl[i].f)
       n += (size_t)snprintf(flags + n, sizeof flags - n, "%s%s", n ? "|" : "", fl[i].n);
   for (int t = 1; t < TL_OP__COUNT; t++)
-    if (!u->native[t])
+    if (!u->native[t] && t != TL_OP_WORK)
       p += (size_t)snprintf(pool + p, sizeof pool - p, "%s%s", p ? "," : "", op_names[t]);
   char iowq[48];
   if (u->iowq_ok)

@@ -357,12 +357,15 @@ enum tl_op_type {
   TL_OP_FSYNC, TL_OP_FDATASYNC, TL_OP_OPENAT, TL_OP_CLOSE,
   TL_OP_ACCEPT, TL_OP_CONNECT, TL_OP_RECV, TL_OP_SEND,
   TL_OP_RECV_MULTISHOT,     /* tl_recv_multishot(): see below */
+  TL_OP_WORK,               /* tl_work(): a function of the caller's, on the pool */
   TL_OP__COUNT
 };
 
 typedef struct tl_op tl_op;
 typedef struct tl_bufring tl_bufring;
 typedef void (*tl_op_cb)(tl_loop *loop, tl_op *op, int64_t result);
+/* tl_work(): runs on a pool worker; its return value is the op's result. */
+typedef int64_t (*tl_work_fn)(tl_op *op);
 
 /* Private: a unit of blocking work for the shared thread pool. */
 struct tl__job {
@@ -391,6 +394,7 @@ struct tl_op {
     /* RECV_MULTISHOT: ring and flags are the caller's; bid is the buffer
      * of the current callback (tl_op_bufid); buf and len are private. */
     struct { void *buf; size_t len; int flags; uint32_t bid; tl_bufring *ring; } ms;
+    struct { tl_work_fn fn; } work;                                 /* fd = -1 */
   } u;
   /* private */
   struct tl_op *tl__next, *tl__prev;   /* loop's in-flight list */
@@ -399,6 +403,9 @@ struct tl_op {
   uint32_t tl__gen;
   int64_t tl__res;
   tl_loop *tl__loop;
+  tl_tstamp tl__limit;                 /* tl_op_set_timeout/deadline; 0: none */
+  int tl__limit_abs;
+  tl_timer tl__limit_timer;
   union {
     struct tl__job tl__job;            /* thread-pool path */
     tl_io tl__io;                      /* emulated multishot: readiness */
@@ -445,6 +452,40 @@ int tl_op_submit(tl_loop *loop, tl_op *op);
  * has already started).
  */
 int tl_op_cancel(tl_loop *loop, tl_op *op);
+
+/*
+ * Deadlines.  tl_op_set_timeout() gives every later submit of op a limit
+ * of `after` seconds, counted from that submit; tl_op_set_deadline() an
+ * absolute limit against tl_now().  When the limit passes before the op
+ * completes, the loop cancels it and its callback gets -ETIMEDOUT instead
+ * of -ECANCELED.  The race with a real completion is decided by which one
+ * the kernel (or worker) finishes first: the callback still runs exactly
+ * once, with either the op's real result or -ETIMEDOUT, never both.  An op
+ * that cannot be interrupted (a tl_work() already running, a close) gets its
+ * real result, late.  The setting stays with the op (so a resubmitted recv
+ * keeps its idle timeout) until changed; 0 removes it.  A limit already
+ * past at submit times the op out on the next iteration.  Call them only
+ * while the op is not in flight (-EBUSY otherwise); negative, NaN or
+ * infinite values are -EINVAL.  A fresh op must be zeroed (memset or = {0})
+ * before its first use, as for every tl_op.
+ */
+int tl_op_set_timeout(tl_op *op, tl_tstamp after);
+int tl_op_set_deadline(tl_op *op, tl_tstamp at);
+
+/*
+ * Work on the pool (libuv's uv_queue_work, tokio's spawn_blocking):
+ * fn(op) runs on a worker of the shared blocking pool, on every backend;
+ * its return value (conventionally >= 0, or -errno) is the result the
+ * callback gets, on the loop thread.  The same rules as any op hold: one
+ * callback, exactly once; tl_op_cancel() of a job still queued completes it
+ * with -ECANCELED (fn never runs), of a running one waits for fn to return
+ * and reports its result; tl_loop_destroy() cancels the queued and waits
+ * for the running.  fn must not call into the loop (only tl_async_send).
+ * op->data is the place for fn's argument.  Counted in tl_pool_stats().
+ * Sync errors: -EINVAL (no fn or cb), -EBUSY, -ESHUTDOWN, -EAGAIN or
+ * -EMFILE when no pool worker exists and none can start.
+ */
+int tl_work(tl_loop *loop, tl_op *op, tl_work_fn fn, tl_op_cb cb);
 
 /* Cancels every op in flight on fd; returns how many were asked. */
 int tl_cancel_fd(tl_loop *loop, int fd);

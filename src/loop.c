@@ -40,7 +40,9 @@
 #define OP_DEFERRED (OP_MAGIC | 3u) /* a close waiting for the fd's other ops */
 #define OP_CANCEL_REQ 0x80u       /* or'ed into an in-flight state */
 #define OP_MS 0x40u               /* or'ed: a multishot recv (tl_recv_multishot) */
-#define OP_STATE(op) ((op)->tl__state & ~(OP_CANCEL_REQ | OP_MS))
+#define OP_TIMEDOUT 0x20u         /* or'ed: its deadline asked the cancel */
+#define OP_FLAGS (OP_CANCEL_REQ | OP_MS | OP_TIMEDOUT)
+#define OP_STATE(op) ((op)->tl__state & ~OP_FLAGS)
 
 struct fdent {
   tl_io *head;          /* watchers on this fd */
@@ -243,10 +245,15 @@ int tl_loop_new(tl_loop **loopp, unsigned flags) {
 
 static void invoke_done_ops(tl_loop *loop);
 static int fd_busy(const tl_loop *loop, const tl_op *close);
+static int work_cancel(tl_loop *loop, tl_op *op);
+static int work_submit(tl_loop *loop, tl_op *op);
+static void limit_disarm(tl_loop *loop, tl_op *op);
 
 /* Cancels one op for destroy; may be asked again for the same op. */
 static void destroy_cancel(tl_loop *loop, tl_op *op) {
-  if ((op->tl__state & OP_MS) && !op->u.ms.ring->native)
+  if (op->type == TL_OP_WORK)
+    work_cancel(loop, op);
+  else if ((op->tl__state & OP_MS) && !op->u.ms.ring->native)
     ms_cancel(loop, op);   /* completes it at once */
   else
     loop->base.be->cancel(&loop->base, op);
@@ -985,9 +992,14 @@ static int is_rw(int type) { return type == TL_OP_READ || type == TL_OP_WRITE; }
 static int op_validate(const tl_op *op) {
   if (op->type <= TL_OP_NONE || op->type >= TL_OP__COUNT || !op->cb)
     return -EINVAL;
-  if (op->fd < 0 && !(op->type == TL_OP_OPENAT && op->fd == AT_FDCWD))
+  if (op->fd < 0 && !(op->type == TL_OP_OPENAT && op->fd == AT_FDCWD) &&
+      op->type != TL_OP_WORK)
     return -EBADF;
   switch (op->type) {
+  case TL_OP_WORK:
+    if (!op->u.work.fn)
+      return -EINVAL;
+    break;
   case TL_OP_READ: case TL_OP_WRITE:
     if (!op->u.rw.buf && op->u.rw.len)
       return -EINVAL;
@@ -1053,14 +1065,24 @@ static void flush_closes(tl_loop *loop) {
     }
     *pp = op->tl__qnext;
     op->tl__qnext = NULL;
-    op->tl__state = OP_INFLIGHT | (op->tl__state & OP_CANCEL_REQ);
+    op->tl__state = OP_INFLIGHT | (op->tl__state & (OP_CANCEL_REQ | OP_TIMEDOUT));
     int r = loop->base.be->submit(&loop->base, op);
     if (r < 0)
       on_op(&loop->base, op, r);
   }
 }
 
+static int op_submit(tl_loop *loop, tl_op *op);
+static void limit_arm(tl_loop *loop, tl_op *op);
+
 int tl_op_submit(tl_loop *loop, tl_op *op) {
+  int r = op_submit(loop, op);
+  if (r == 0 && op->tl__limit > 0)
+    limit_arm(loop, op);
+  return r;
+}
+
+static int op_submit(tl_loop *loop, tl_op *op) {
   if (!loop || !op)
     return -EINVAL;
   if (loop->destroying)
@@ -1081,6 +1103,17 @@ int tl_op_submit(tl_loop *loop, tl_op *op) {
   op_link(loop, op, OP_INFLIGHT);
   if (op->type == TL_OP_RECV_MULTISHOT) {
     r = ms_arm(loop, op);
+    if (r < 0) {
+      op_unlink(loop, op);
+      op->tl__state = 0;
+      op->tl__loop = NULL;
+      return r;
+    }
+    loop->ops_submitted++;
+    return 0;
+  }
+  if (op->type == TL_OP_WORK) {
+    r = work_submit(loop, op);
     if (r < 0) {
       op_unlink(loop, op);
       op->tl__state = 0;
@@ -1112,8 +1145,11 @@ int tl_op_submit(tl_loop *loop, tl_op *op) {
 
 static void on_op(struct tl__base *b, tl_op *op, int64_t res) {
   tl_loop *loop = b->owner;
+  limit_disarm(loop, op);
+  if ((op->tl__state & OP_TIMEDOUT) && res == -ECANCELED)
+    res = -ETIMEDOUT;
   op->tl__res = res;
-  op->tl__state = OP_DONE | (op->tl__state & (OP_CANCEL_REQ | OP_MS));
+  op->tl__state = OP_DONE | (op->tl__state & OP_FLAGS);
   op->tl__qnext = NULL;
   /* An emulated multishot's readiness watcher ends with the op. */
   if ((op->tl__state & OP_MS) && !op->u.ms.ring->native)
@@ -1177,7 +1213,9 @@ int tl_op_cancel(tl_loop *loop, tl_op *op) {
     return 0;
   }
   op->tl__state |= OP_CANCEL_REQ;
-  if (OP_STATE(op) == OP_INFLIGHT && (op->tl__state & OP_MS) && !op->u.ms.ring->native) {
+  if (OP_STATE(op) == OP_INFLIGHT && op->type == TL_OP_WORK) {
+    work_cancel(loop, op);
+  } else if (OP_STATE(op) == OP_INFLIGHT && (op->tl__state & OP_MS) && !op->u.ms.ring->native) {
     ms_cancel(loop, op);
   } else if (OP_STATE(op) == OP_INFLIGHT) {
     int r = loop->base.be->cancel(&loop->base, op);
@@ -1209,6 +1247,106 @@ int tl_cancel_fd(tl_loop *loop, int fd) {
 int tl_op_in_flight(const tl_op *op) {
   unsigned st = OP_STATE(op);
   return op->tl__loop && (st == OP_INFLIGHT || st == OP_DONE || st == OP_DEFERRED);
+}
+
+/* ---- deadlines ---------------------------------------------------- */
+
+/* tl__limit_abs bits. */
+#define LIMIT_ABS 1
+#define LIMIT_ARMED 2
+
+static int limit_set(tl_op *op, tl_tstamp t, int abs) {
+  if (!op)
+    return -EINVAL;
+  if (tl_op_in_flight(op))
+    return -EBUSY;
+  if (isnan(t) || isinf(t) || t < 0)
+    return -EINVAL;
+  op->tl__limit = t;
+  op->tl__limit_abs = abs ? LIMIT_ABS : 0;
+  return 0;
+}
+
+int tl_op_set_timeout(tl_op *op, tl_tstamp after) { return limit_set(op, after, 0); }
+int tl_op_set_deadline(tl_op *op, tl_tstamp at) { return limit_set(op, at, 1); }
+
+/* The limit has passed: ask the cancel, unless the op has finished (its
+ * real result stands) or the caller already asked one. */
+static void limit_cb(tl_loop *loop, tl_timer *t, unsigned revents) {
+  (void)revents;
+  tl_op *op = (tl_op *)((char *)t - offsetof(tl_op, tl__limit_timer));
+  op->tl__limit_abs &= ~LIMIT_ARMED;
+  loop->activecnt++;   /* the timer's own count was given back at arming */
+  unsigned st = OP_STATE(op);
+  if ((st != OP_INFLIGHT && st != OP_DEFERRED) || (op->tl__state & OP_CANCEL_REQ))
+    return;
+  op->tl__state |= OP_TIMEDOUT;
+  if (tl_op_cancel(loop, op) < 0)
+    op->tl__state &= ~OP_TIMEDOUT;
+}
+
+/* The timer does not keep the loop alive: the op in flight already does. */
+static void limit_arm(tl_loop *loop, tl_op *op) {
+  unsigned st = OP_STATE(op);
+  if (st != OP_INFLIGHT && st != OP_DEFERRED)
+    return;   /* completed during the submit */
+  tl_tstamp after = op->tl__limit;
+  if (op->tl__limit_abs & LIMIT_ABS)
+    after = after > loop->now ? after - loop->now : 0;
+  tl_timer_init(&op->tl__limit_timer, limit_cb, after, 0);
+  if (tl_timer_start(loop, &op->tl__limit_timer) < 0)
+    return;   /* no memory for the heap: the op runs without its limit */
+  loop->activecnt--;
+  op->tl__limit_abs |= LIMIT_ARMED;
+}
+
+static void limit_disarm(tl_loop *loop, tl_op *op) {
+  if (!(op->tl__limit_abs & LIMIT_ARMED))
+    return;
+  op->tl__limit_abs &= ~LIMIT_ARMED;
+  loop->activecnt++;
+  tl_timer_stop(loop, &op->tl__limit_timer);   /* also drops a pending fire */
+}
+
+/* ---- work on the pool ---------------------------------------------- */
+
+static void work_run(struct tl__job *job) {
+  tl_op *op = (tl_op *)((char *)job - offsetof(tl_op, tl__job));
+  job->res = op->u.work.fn(op);
+}
+
+static void work_done(struct tl__job *job) {
+  tl_op *op = (tl_op *)((char *)job - offsetof(tl_op, tl__job));
+  tl__base_op_done(job->base, op, job->res);
+}
+
+static int work_submit(tl_loop *loop, tl_op *op) {
+  struct tl__job *j = &op->tl__job;
+  memset(j, 0, sizeof *j);
+  j->work = work_run;
+  j->done = work_done;
+  j->base = &loop->base;
+  return tl__pool_submit(j);
+}
+
+/* A queued job is taken back and completes now; a running one reports
+ * what fn returns. */
+static int work_cancel(tl_loop *loop, tl_op *op) {
+  if (tl__pool_cancel(&op->tl__job) == 1)
+    on_op(&loop->base, op, -ECANCELED);
+  return 0;
+}
+
+int tl_work(tl_loop *loop, tl_op *op, tl_work_fn fn, tl_op_cb cb) {
+  if (!op)
+    return -EINVAL;
+  if (tl_op_in_flight(op))
+    return -EBUSY;
+  op->type = TL_OP_WORK;
+  op->fd = -1;
+  op->cb = cb;
+  op->u.work.fn = fn;
+  return tl_op_submit(loop, op);
 }
 
 static int prep(tl_loop *loop, tl_op *op, int type, int fd, tl_op_cb cb) {

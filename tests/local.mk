@@ -2,7 +2,8 @@
 # Each program runs all of its cases once per backend that works here
 # (TRILOOP_TEST_BACKENDS=uring,epoll narrows the list); exit 77 = SKIP.
 TH_TESTS = tests/test_loop tests/test_io tests/test_timer tests/test_watchers \
-	tests/test_ops tests/test_errors tests/test_multishot tests/test_fdlife
+	tests/test_ops tests/test_errors tests/test_multishot tests/test_fdlife \
+	tests/test_server_api
 check_PROGRAMS += $(TH_TESTS)
 TESTS += $(TH_TESTS)
 TH_SRC = tests/harness.c tests/harness.h
@@ -33,3 +34,6 @@ tests_test_errors_CFLAGS = $(TH_CFLAGS)
 tests_test_multishot_SOURCES = tests/test_multishot.c $(TH_SRC)
 tests_test_multishot_LDADD = $(TH_LDADD)
 tests_test_multishot_CFLAGS = $(TH_CFLAGS)
+tests_test_server_api_SOURCES = tests/test_server_api.c $(TH_SRC)
+tests_test_server_api_LDADD = $(TH_LDADD)
+tests_test_server_api_CFLAGS = $(TH_CFLAGS)
