@@ -3,7 +3,7 @@
 # tests/ev/run-diff.sh runs both on every backend and compares transcripts.
 EVT_LIBEV = $(LIBEV_LIBS) -lpthread
 EVT_TL = libtriloop-ev.la -lpthread
-EVT_PROGS = t_order t_timer t_io t_misc t_signal t_async t_child t_stat t_embed t_fork
+EVT_PROGS = t_order t_timer t_io t_misc t_signal t_async t_child t_stat t_embed t_fork t_backend
 check_PROGRAMS += \
 	tests/ev/t_order.libev tests/ev/t_order.tl \
 	tests/ev/t_timer.libev tests/ev/t_timer.tl \
@@ -14,7 +14,8 @@ check_PROGRAMS += \
 	tests/ev/t_child.libev tests/ev/t_child.tl \
 	tests/ev/t_stat.libev tests/ev/t_stat.tl \
 	tests/ev/t_embed.libev tests/ev/t_embed.tl \
-	tests/ev/t_fork.libev tests/ev/t_fork.tl
+	tests/ev/t_fork.libev tests/ev/t_fork.tl \
+	tests/ev/t_backend.libev tests/ev/t_backend.tl
 tests_ev_t_order_libev_SOURCES = tests/ev/t_order.c tests/ev/common.h
 tests_ev_t_order_libev_LDADD = $(EVT_LIBEV)
 tests_ev_t_order_tl_SOURCES = tests/ev/t_order.c tests/ev/common.h
@@ -55,6 +56,10 @@ tests_ev_t_fork_libev_SOURCES = tests/ev/t_fork.c tests/ev/common.h
 tests_ev_t_fork_libev_LDADD = $(EVT_LIBEV)
 tests_ev_t_fork_tl_SOURCES = tests/ev/t_fork.c tests/ev/common.h
 tests_ev_t_fork_tl_LDADD = $(EVT_TL)
+tests_ev_t_backend_libev_SOURCES = tests/ev/t_backend.c tests/ev/common.h
+tests_ev_t_backend_libev_LDADD = $(EVT_LIBEV)
+tests_ev_t_backend_tl_SOURCES = tests/ev/t_backend.c tests/ev/common.h
+tests_ev_t_backend_tl_LDADD = $(EVT_TL)
 
 # Not differential (libev asserts, or differs by backend): the closed-fd
 # EV_ERROR path, checked by the program itself on every backend.

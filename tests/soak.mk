@@ -19,3 +19,5 @@ EXTRA_DIST += tests/ci/soak.sh
 # valgrind memcheck of the behaviour suite (a documented command, not a CI
 # stage; normal build): cd <build dir> && bash $(top_srcdir)/tests/valgrind.sh
 EXTRA_DIST += tests/valgrind.sh
+# The long runs, per backend (fuzz + soak; a documented command, not CI).
+EXTRA_DIST += tests/long-run.sh

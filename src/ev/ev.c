@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -26,7 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -55,6 +58,8 @@
 #define MIN_INTERVAL 0.0001220703125
 #define MIN_STAT_INTERVAL 0.1074891
 #define DEF_STAT_INTERVAL 5.0074891
+#define NFS_STAT_INTERVAL 30.1074891
+#define INFY_HASHSIZE 16
 #define PID_HASHSIZE 16
 #define EV_NSIG NSIG
 
@@ -115,6 +120,13 @@ struct ev_loop {
   void (*release_cb)(EV_P);
   void (*acquire_cb)(EV_P);
   ev_loop_callback invoke_cb;
+
+  /* ev_stat through inotify: one fd per loop, read by an internal io
+   * watcher; fs_fd is -2 until the first ev_stat_start, -1 if inotify is
+   * unavailable (then every ev_stat polls). */
+  int fs_fd;
+  ev_io fs_w;
+  WL fs_hash[INFY_HASHSIZE];  /* watchers by wd */
 
   unsigned backend;      /* EVBACKEND_* bit reported by ev_backend() */
   int embed_epfd;        /* readiness mirror when embedded, else -1 */
@@ -223,7 +235,9 @@ static unsigned backend_bit(int id) {
   }
 }
 
-/* What really works here, probed once (a ring is set up for uring). */
+/* What really works here, probed once (a ring is set up for uring).
+ * select and poll are always there, as in libev on Linux: they are served
+ * by one of ours (see choose_backend), so they exist when any of ours does. */
 static unsigned supported_cache;  /* 0: not probed yet */
 
 unsigned int ev_supported_backends(void) {
@@ -234,18 +248,25 @@ unsigned int ev_supported_backends(void) {
     for (unsigned i = 0; i < sizeof ids / sizeof ids[0]; i++)
       if (tl_backend_probe(ids[i], NULL, 0) == 0)
         s |= backend_bit(ids[i]);
+    if (s)
+      s |= EVBACKEND_SELECT | EVBACKEND_POLL;
     s |= 0x80000000U;  /* "probed" marker, masked off below */
     __atomic_store_n(&supported_cache, s, __ATOMIC_RELEASE);
   }
   return s & EVBACKEND_MASK;
 }
 
-/* All of ours are production backends, unlike libev's io_uring. */
+/* All of ours are production backends, unlike libev's io_uring; select and
+ * poll are recommended on Linux by libev too. */
 unsigned int ev_recommended_backends(void) { return ev_supported_backends(); }
 
-/* No backend exposes a pollable fd through the seam; ev_embed_start still
- * works for any loop through a readiness mirror (see embed below). */
-unsigned int ev_embeddable_backends(void) { return 0; }
+/* No backend exposes a pollable fd through the seam, but ev_embed_start
+ * works for a loop on any of them through a readiness mirror (see embed
+ * below), so every backend embeds.  libev names epoll (plus kqueue and port)
+ * here; answering only epoll would make the manual's idiom
+ * (ev_embeddable_backends () & ev_recommended_backends ()) pin embedded
+ * loops to epoll for no reason. */
+unsigned int ev_embeddable_backends(void) { return ev_supported_backends(); }
 
 void ev_set_allocator(void *(*cb)(void *ptr, long size)) {
   alloc_cb = cb ? cb : default_alloc;
@@ -966,7 +987,16 @@ void ev_child_stop(EV_P_ ev_child *w) {
 }
 
 /* ------------------------------------------------------------------ */
-/* Stat: polled with the watcher's own timer (libev without inotify).  */
+/* Stat: as libev does it on Linux.  Each watcher gets an inotify watch on
+ * its path (or, while the path is missing or unreadable, on the nearest
+ * parent directory that can be watched, as a hint that it may have
+ * appeared); any event on a watch re-stats the watchers on it.  The
+ * watcher's own timer still polls where inotify cannot be trusted: always
+ * when inotify failed, and on filesystems not known to be local (remote
+ * changes raise no inotify event), at the watcher's interval or a reduced
+ * default.  On a known local filesystem the timer stays stopped.  The
+ * events, masks and intervals are libev's, so callbacks come as often and
+ * as soon as there. */
 
 void ev_stat_stat(EV_P_ ev_stat *w) {
   (void)loop;
@@ -974,6 +1004,163 @@ void ev_stat_stat(EV_P_ ev_stat *w) {
     w->attr.st_nlink = 0;
   else if (!w->attr.st_nlink)
     w->attr.st_nlink = 1;
+}
+
+static void stat_timer_cb(EV_P_ ev_timer *w_, int revents);
+
+static int fs_local(const char *path) {
+  struct statfs sfs;
+  if (statfs(path, &sfs) < 0)
+    return 0;
+  switch ((unsigned long)sfs.f_type) {
+  case 0x1373:      /* devfs */
+  case 0x4006:      /* fat */
+  case 0x4d44:      /* msdos */
+  case 0xEF53:      /* ext2/3/4 */
+  case 0x72b6:      /* jffs2 */
+  case 0x858458f6:  /* ramfs */
+  case 0x5346544e:  /* ntfs */
+  case 0x3153464a:  /* jfs */
+  case 0x9123683e:  /* btrfs */
+  case 0x52654973:  /* reiser3 */
+  case 0x01021994:  /* tmpfs */
+  case 0x58465342:  /* xfs */
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+static void infy_add(EV_P_ ev_stat *w) {
+  w->wd = inotify_add_watch(loop->fs_fd, w->path,
+                            IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_MODIFY | IN_CREATE |
+                            IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DONT_FOLLOW |
+                            IN_MASK_ADD);
+  if (w->wd >= 0) {
+    if (fs_local(w->path))
+      w->timer.repeat = 0.;
+    else
+      w->timer.repeat = w->interval ? w->interval : NFS_STAT_INTERVAL;
+  } else {
+    w->timer.repeat = w->interval ? w->interval : DEF_STAT_INTERVAL;
+    /* Watch the nearest parent that can be watched, for the path's
+     * appearance (or its permissions changing); a path too long for the
+     * buffer only loses that hint, the timer still polls. */
+    if ((errno == ENOENT || errno == EACCES) && strlen(w->path) < 4096) {
+      char path[4096];
+      strcpy(path, w->path);
+      do {
+        unsigned mask = IN_MASK_ADD | IN_DELETE_SELF | IN_MOVE_SELF |
+                        (errno == EACCES ? IN_ATTRIB : IN_CREATE | IN_MOVED_TO);
+        char *pend = strrchr(path, '/');
+        if (!pend || pend == path)
+          break;
+        *pend = 0;
+        w->wd = inotify_add_watch(loop->fs_fd, path, mask);
+      } while (w->wd < 0 && (errno == ENOENT || errno == EACCES));
+    }
+  }
+  if (w->wd >= 0)
+    wlist_add(&loop->fs_hash[w->wd & (INFY_HASHSIZE - 1)], (WL)w);
+  /* re-arm the timer with its new repeat (0 stops it) */
+  if (ev_is_active(&w->timer))
+    ev_ref(loop);
+  ev_timer_again(loop, &w->timer);
+  if (ev_is_active(&w->timer))
+    ev_unref(loop);
+}
+
+static void infy_del(EV_P_ ev_stat *w) {
+  int wd = w->wd;
+  if (wd < 0)
+    return;
+  w->wd = -2;
+  wlist_del(&loop->fs_hash[wd & (INFY_HASHSIZE - 1)], (WL)w);
+  /* other watchers on the same watch get IN_IGNORED and add it again */
+  inotify_rm_watch(loop->fs_fd, wd);
+}
+
+static void infy_wd(EV_P_ int slot, int wd, struct inotify_event *ev) {
+  if (slot < 0) {
+    /* queue overflow (wd -1): every watcher looks */
+    for (slot = 0; slot < INFY_HASHSIZE; slot++)
+      infy_wd(loop, slot, wd, ev);
+    return;
+  }
+  WL *head = &loop->fs_hash[slot & (INFY_HASHSIZE - 1)];
+  for (WL w_ = *head; w_;) {
+    ev_stat *w = (ev_stat *)w_;
+    w_ = w_->next;  /* the callback below may take w off this list */
+    if (w->wd == wd || wd == -1) {
+      if (ev->mask & (IN_IGNORED | IN_UNMOUNT | IN_DELETE_SELF)) {
+        wlist_del(head, (WL)w);
+        w->wd = -1;
+        infy_add(loop, w);  /* the watch is gone: take a new one */
+      }
+      stat_timer_cb(loop, &w->timer, 0);
+    }
+  }
+}
+
+/* One read of libev's size per wake, as libev does: a burst of events is
+ * taken over as many iterations, and the callbacks come in the same ones. */
+#define INFY_BUFSIZE (sizeof(struct inotify_event) * 2 + NAME_MAX)
+
+static void infy_cb(EV_P_ ev_io *w, int revents) {
+  (void)w; (void)revents;
+  _Alignas(struct inotify_event) char buf[INFY_BUFSIZE];
+  ssize_t len = read(loop->fs_fd, buf, sizeof buf);
+  for (ssize_t ofs = 0; ofs < len;) {
+    struct inotify_event *ev = (struct inotify_event *)(buf + ofs);
+    infy_wd(loop, ev->wd, ev->wd, ev);
+    ofs += (ssize_t)(sizeof(struct inotify_event) + ev->len);
+  }
+}
+
+static void infy_start_fd(EV_P) {
+  loop->fs_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (loop->fs_fd < 0)
+    return;
+  ev_io_init(&loop->fs_w, infy_cb, loop->fs_fd, EV_READ);
+  ev_set_priority(&loop->fs_w, EV_MAXPRI);
+  ev_io_start(loop, &loop->fs_w);
+  ev_unref(loop);  /* the internal watcher does not keep the loop alive */
+}
+
+static void infy_init(EV_P) {
+  if (loop->fs_fd != -2)
+    return;
+  infy_start_fd(loop);
+}
+
+/* After fork the inotify fd is shared with the parent: take a new one and
+ * watch every path again (or poll, if that fails). */
+static void infy_fork(EV_P) {
+  if (loop->fs_fd < 0)
+    return;
+  ev_ref(loop);
+  ev_io_stop(loop, &loop->fs_w);
+  close(loop->fs_fd);
+  infy_start_fd(loop);
+  for (int slot = 0; slot < INFY_HASHSIZE; slot++) {
+    WL w_ = loop->fs_hash[slot];
+    loop->fs_hash[slot] = NULL;
+    while (w_) {
+      ev_stat *w = (ev_stat *)w_;
+      w_ = w_->next;
+      w->wd = -1;
+      if (loop->fs_fd >= 0) {
+        infy_add(loop, w);
+      } else {
+        w->timer.repeat = w->interval ? w->interval : DEF_STAT_INTERVAL;
+        if (ev_is_active(&w->timer))
+          ev_ref(loop);
+        ev_timer_again(loop, &w->timer);
+        if (ev_is_active(&w->timer))
+          ev_unref(loop);
+      }
+    }
+  }
 }
 
 static void stat_timer_cb(EV_P_ ev_timer *w_, int revents) {
@@ -989,6 +1176,13 @@ static void stat_timer_cb(EV_P_ ev_timer *w_, int revents) {
       prev.st_ctime != w->attr.st_ctime) {
     /* prev changes only on a difference, so prev != attr always holds */
     w->prev = prev;
+    if (loop->fs_fd >= 0) {
+      /* the path may now name another file (or none): watch afresh, and
+       * stat again for what changed in between */
+      infy_del(loop, w);
+      infy_add(loop, w);
+      ev_stat_stat(loop, w);
+    }
     ev_feed_event(loop, w, EV_STAT);
   }
 }
@@ -1001,8 +1195,13 @@ void ev_stat_start(EV_P_ ev_stat *w) {
     w->interval = MIN_STAT_INTERVAL;
   ev_timer_init(&w->timer, stat_timer_cb, 0., w->interval ? w->interval : DEF_STAT_INTERVAL);
   ev_set_priority(&w->timer, ev_priority(w));
-  ev_timer_again(loop, &w->timer);
-  ev_unref(loop);
+  infy_init(loop);
+  if (loop->fs_fd >= 0) {
+    infy_add(loop, w);
+  } else {
+    ev_timer_again(loop, &w->timer);
+    ev_unref(loop);
+  }
   ev__start(loop, (W)w, 1);
 }
 
@@ -1010,6 +1209,7 @@ void ev_stat_stop(EV_P_ ev_stat *w) {
   clear_pending(loop, (W)w);
   if (!w->active)
     return;
+  infy_del(loop, w);
   if (ev_is_active(&w->timer)) {
     ev_ref(loop);
     ev_timer_stop(loop, &w->timer);
@@ -1235,20 +1435,38 @@ void ev_once(EV_P_ int fd, int events, ev_tstamp timeout, void (*cb)(int revents
  *     TRILOOP_BACKEND decides (unless EVFLAG_NOENV), else the first of
  *     io_uring, epoll, thread pool among those named, else auto (uring if a
  *     ring really works here, else epoll).
- *  4. If they name only backends we lack (select, poll, kqueue, devpoll,
- *     port, linuxaio), there is no loop: ev_loop_new and ev_default_loop
- *     return 0, as libev does when no requested backend is available.
- * Returns tl flags, or -1 for "no backend".
+ *  4. If they name none of ours but select or poll, which libev always has
+ *     on Linux: TRILOOP_BACKEND decides (unless EVFLAG_NOENV), else epoll,
+ *     the closest to poll (a readiness syscall per wait, no ring).  All of
+ *     ours give what a program asking for poll relies on: level-triggered
+ *     readiness, any fd type (a regular file is always ready, as poll says),
+ *     fds closed and reused while watched.  ev_backend() then reports the
+ *     bit the program asked for (poll if it named both, libev's preference),
+ *     so a program that checks it sees what it chose.
+ *  5. If they name only backends we lack (kqueue, devpoll, port, linuxaio),
+ *     there is no loop: ev_loop_new and ev_default_loop return 0, as libev
+ *     does when no requested backend is available.
+ * Returns tl flags, or -1 for "no backend"; *report is the bit ev_backend()
+ * reports, or 0 for "the backend that runs the loop".
  */
-static int choose_backend(unsigned flags) {
+static int choose_backend(unsigned flags, unsigned *report) {
   int noenv = (flags & EVFLAG_NOENV) != 0;
   unsigned want = flags & EVBACKEND_MASK;
+  *report = 0;
   if (!want)
     return (int)(TL_BACKEND_AUTO | (noenv ? TL_FLAG_NOENV : 0));
   unsigned mine = EVBACKEND_IOURING | EVBACKEND_EPOLL | EVBACKEND_TL_THREADPOOL;
   unsigned have = want & mine;
-  if (!have)
-    return -1;
+  if (!have) {
+    unsigned served = want & ev_supported_backends() & (EVBACKEND_POLL | EVBACKEND_SELECT);
+    if (!served)
+      return -1;
+    *report = served & EVBACKEND_POLL ? EVBACKEND_POLL : EVBACKEND_SELECT;
+    const char *env = noenv ? NULL : tl__getenv("TRILOOP_BACKEND");
+    if ((env && *env) || !(ev_supported_backends() & EVBACKEND_EPOLL))
+      return (int)(TL_BACKEND_AUTO | (noenv ? TL_FLAG_NOENV : 0));
+    return TL_BACKEND_EPOLL | TL_FLAG_NOENV;
+  }
   if (__builtin_popcount(have) > 1) {
     const char *env = noenv ? NULL : tl__getenv("TRILOOP_BACKEND");
     if (env && *env)
@@ -1280,12 +1498,14 @@ static int loop_init(EV_P_ unsigned flags) {
   loop->invoke_cb = ev_invoke_pending;
   loop->backend_mintime = 1e-3;
   loop->embed_epfd = -1;
+  loop->fs_fd = -2;
   atomic_init(&loop->sig_pending, 0);
   atomic_init(&loop->async_pending, 0);
   atomic_init(&loop->pipe_write_wanted, 0);
   atomic_init(&loop->pipe_write_skipped, 0);
 
-  int tlflags = choose_backend(flags);
+  unsigned report;
+  int tlflags = choose_backend(flags, &report);
   if (tlflags < 0)
     return -1;
   loop->base.owner = loop;
@@ -1295,7 +1515,7 @@ static int loop_init(EV_P_ unsigned flags) {
   loop->base.wakefd = -1;
   if (tl__base_init(&loop->base, (unsigned)tlflags) < 0)
     return -1;
-  loop->backend = backend_bit(loop->base.be->id);
+  loop->backend = report ? report : backend_bit(loop->base.be->id);
 
   ev_prepare_init(&loop->pending_w, pendingcb);
   ev_init(&loop->pipe_w, pipecb);
@@ -1367,6 +1587,9 @@ void ev_loop_destroy(EV_P) {
   if (loop->embed_epfd >= 0)
     close(loop->embed_epfd);
   tl__base_destroy(&loop->base);
+  /* after the backend is gone, so no backend thread still waits on it */
+  if (loop->fs_fd >= 0)
+    close(loop->fs_fd);
   free_arrays(loop);
   loop->backend = 0;
   if (loop == ev_default_loop_ptr)
@@ -1380,6 +1603,7 @@ void ev_loop_fork(EV_P) { loop->postfork = 1; }
 static void loop_fork(EV_P) {
   if (tl__base_fork(&loop->base) < 0)
     ev__syserr("(libev) cannot recreate the backend after fork");
+  infy_fork(loop);
   if (loop->embed_epfd >= 0) {
     /* the mirror is shared with the parent: take a private one */
     close(loop->embed_epfd);

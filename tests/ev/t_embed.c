@@ -58,6 +58,27 @@ int main(void) {
   ev_run(outer, 0);
   P("inner io active %d", !!ev_is_active(&io));
   ev_loop_destroy(inner);
+
+  /* The libev manual's idiom: embed a loop of a backend that can be
+   * embedded and is recommended, if there is one. */
+  P("== the manual's idiom");
+  unsigned can = ev_embeddable_backends() & ev_recommended_backends();
+  P("embeddable and recommended backends exist %d", can != 0);
+  inner = can ? ev_loop_new(can) : 0;
+  P("embeddable loop %d, its backend embeddable %d", inner != 0,
+    inner && (ev_backend(inner) & ev_embeddable_backends()) != 0);
+  if (inner) {
+    ev_io_start(inner, &io);
+    ev_embed_init(&e, 0, inner);
+    ev_embed_start(outer, &e);
+    ev_timer_start(outer, &t);
+    ev_run(outer, EVRUN_ONCE);
+    for (int k = 0; k < 100 && ev_is_active(&io); k++)
+      ev_run(outer, EVRUN_ONCE);
+    ev_embed_stop(outer, &e);
+    P("inner io active %d", !!ev_is_active(&io));
+    ev_loop_destroy(inner);
+  }
   P("done");
   return 0;
 }
