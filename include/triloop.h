@@ -100,8 +100,10 @@ enum tl_backend_id {
  * SIG_IGN (a write op to a socket whose peer closed then fails with -EPIPE
  * instead of killing the process; io_uring's write has no MSG_NOSIGNAL).
  * A program that installed its own SIGPIPE disposition keeps it.
- * Errors: -EINVAL for an unknown TRILOOP_BACKEND value or bad flags (the
- * valid names are in tl_strerror(-EINVAL) and tl_backend_names()), the
+ * Errors: -EINVAL for an unknown TRILOOP_BACKEND value, a bad number in a
+ * TRILOOP_* variable (tl_env_check() names it; with TL_FLAG_NOENV they are
+ * not read) or bad flags (the valid names are in tl_strerror(-EINVAL) and
+ * tl_backend_names()), the
  * errno that made an explicitly requested backend unusable (-EPERM when
  * io_uring is forbidden by seccomp or sysctl, -ENOSYS, -ENOMEM for
  * RLIMIT_MEMLOCK), -ENOMEM.
@@ -145,6 +147,18 @@ int tl_backend_probe(int id, char *why, size_t whylen);
  * Honours neither flags nor the environment.
  */
 int tl_backend_auto(char *why, size_t whylen);
+
+/*
+ * Checks the numeric TRILOOP_* variables (TRILOOP_THREADS,
+ * TRILOOP_THREADS_MAX, TRILOOP_THREADS_EAGER, TRILOOP_THREADS_KEEPALIVE_MS,
+ * TRILOOP_URING_ENTRIES, TRILOOP_URING_IOWQ_MAX) as tl_loop_new() does:
+ * returns 0, or -EINVAL with the first bad one and its valid range written
+ * into why (may be NULL).  Empty or unset means the default; anything else
+ * that is not a decimal number in range is bad.  tl_backend_probe() reports
+ * the same reason.  In setuid/setgid processes (AT_SECURE) the variables are
+ * ignored and this returns 0.
+ */
+int tl_env_check(char *why, size_t whylen);
 
 /*
  * Re-creates the backend's kernel state in a child after fork() (libev's
@@ -192,7 +206,20 @@ tl_tstamp tl_now(const tl_loop *loop);
 /* Re-reads the clock into the cache. */
 void tl_now_update(tl_loop *loop);
 
-/* A loop with only unref'd work returns from TL_RUN_DEFAULT (libev). */
+/*
+ * The loop counts its active watchers and ops in flight; tl_run() keeps
+ * going (TL_RUN_DEFAULT) and may block (TL_RUN_ONCE) only while that count
+ * is above zero.  tl_unref() lowers the count by one and tl_ref() raises it
+ * (libev's ev_unref/ev_ref): the usual use is tl_unref() right after starting
+ * a watcher that should not keep the loop alive (a signal watcher, a
+ * housekeeping timer), and tl_ref() right before stopping it.  The change
+ * lasts until undone, across every later tl_run(): while the unref'd
+ * watcher is the only work left, TL_RUN_DEFAULT returns 0 at once, and
+ * TL_RUN_ONCE does not wait for events (the watcher still runs when its
+ * event is there).  An unref without such a watcher makes every later
+ * tl_run() stop one item early; tl_run() then returns 0 while that item is
+ * still active.
+ */
 void tl_ref(tl_loop *loop);
 void tl_unref(tl_loop *loop);
 
@@ -379,6 +406,14 @@ struct tl__job {
   void *worker;
 };
 
+/*
+ * A tl_op must be zeroed before its first submit (tl_op op = {0}, calloc,
+ * or memset): the submit functions read its private fields to tell an op
+ * that is still in flight (-EBUSY), and stack or malloc garbage can look
+ * like one.  The submit functions fill in type, fd, cb and u, and leave data
+ * alone.  After its callback has started an op may be resubmitted as it is,
+ * without zeroing it again; zeroing an op that is in flight is undefined.
+ */
 struct tl_op {
   void *data;               /* user's */
   tl_op_cb cb;

@@ -55,6 +55,50 @@ const char *tl__base_getenv(const struct tl__base *b, const char *name) {
   return b->flags & TL_FLAG_NOENV ? NULL : tl__getenv(name);
 }
 
+int tl__env_uint(const char *name, unsigned long lo, unsigned long hi, unsigned long *out,
+                 char *why, size_t whylen) {
+  const char *s = tl__getenv(name);
+  if (!s || !*s)
+    return 0;
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  /* strtoul takes "-1", " 7" and "+7"; a number here is digits only. */
+  if (s[0] < '0' || s[0] > '9' || *end || errno || v < lo || v > hi) {
+    if (why && whylen)
+      snprintf(why, whylen, "%s=%.24s is not a number in %lu..%lu", name, s, lo, hi);
+    return -EINVAL;
+  }
+  *out = v;
+  return 0;
+}
+
+/* The ranges are those of the readers (src/pool.c, backends/uring.c): a value
+ * they would have clamped or ignored is an error here, never a surprise. */
+int tl__env_check(char *why, size_t whylen) {
+  static const struct { const char *name; unsigned long lo, hi; } vars[] = {
+    { "TRILOOP_THREADS", 1, 65536 },
+    { "TRILOOP_THREADS_MAX", 1, 65536 },
+    { "TRILOOP_THREADS_EAGER", 1, 65536 },
+    { "TRILOOP_THREADS_KEEPALIVE_MS", 1, 86400000 },
+    { "TRILOOP_URING_ENTRIES", 1, 32768 },
+    { "TRILOOP_URING_IOWQ_MAX", 0, 1 << 20 },
+  };
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    unsigned long v;
+    int r = tl__env_uint(vars[i].name, vars[i].lo, vars[i].hi, &v, why, whylen);
+    if (r < 0)
+      return r;
+  }
+  return 0;
+}
+
+int tl_env_check(char *why, size_t whylen) {
+  if (why && whylen)
+    why[0] = 0;
+  return tl__env_check(why, whylen);
+}
+
 double tl__time(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -120,6 +164,11 @@ int tl__base_init(struct tl__base *b, unsigned flags) {
     return -EINVAL;
   }
   b->flags = flags;
+  if (!(flags & TL_FLAG_NOENV)) {
+    int r = tl__env_check(b->why, sizeof b->why);
+    if (r < 0)
+      return r;
+  }
   if (id == TL_BACKEND_AUTO && !(flags & TL_FLAG_NOENV)) {
     const char *env = tl__getenv("TRILOOP_BACKEND");
     if (env && *env) {

@@ -166,5 +166,12 @@ double tl__time(void);
 const char *tl__getenv(const char *name);
 /* The same for one loop: NULL also when it was created with TL_FLAG_NOENV. */
 const char *tl__base_getenv(const struct tl__base *b, const char *name);
+/* A numeric TRILOOP_* variable: unset or empty leaves *out alone and
+ * returns 0; anything but a decimal integer in lo..hi is -EINVAL, with the
+ * variable and its range written into why (may be NULL). */
+int tl__env_uint(const char *name, unsigned long lo, unsigned long hi, unsigned long *out,
+                 char *why, size_t whylen);
+/* Every numeric TRILOOP_* variable checked with tl__env_uint: 0 or -EINVAL. */
+int tl__env_check(char *why, size_t whylen);
 
 #endif

@@ -11,7 +11,7 @@ const char *tl_strerror(int err) {
     return "unknown error";
   switch (-err) {
   case EINVAL:
-    return "invalid argument (backend names: uring|epoll|threadpool|auto)";
+    return "invalid argument (backend names: uring|epoll|threadpool|auto; or a bad TRILOOP_* number: see tl_env_check)";
   case EBUSY:
     return "already active, in flight, or called from inside the loop";
   case EALREADY:

@@ -16,6 +16,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   char why[256];
+  if (tl_env_check(why, sizeof why) < 0) {
+    fprintf(stderr, "triloop-info: %s\n", why);
+    return 2;
+  }
   for (int id = TL_BACKEND_URING; id < TL_BACKEND_COUNT; id++) {
     int r = tl_backend_probe(id, why, sizeof why);
     int plain = r == 0 && !strcmp(why, "works");

@@ -284,6 +284,47 @@ START_TEST(test_loop_env_nonsense_gives_einval) {
 }
 END_TEST
 
+/* A bad number in a TRILOOP_* variable is an error that names it, never a
+ * silent default: on an explicit backend, from tl_env_check and the probe
+ * alike.  TL_FLAG_NOENV does not read them. */
+START_TEST(test_loop_env_bad_number_gives_einval_naming_it) {
+  static const char *const vars[] = {
+    "TRILOOP_THREADS", "TRILOOP_THREADS_MAX", "TRILOOP_THREADS_EAGER",
+    "TRILOOP_THREADS_KEEPALIVE_MS", "TRILOOP_URING_ENTRIES", "TRILOOP_URING_IOWQ_MAX",
+  };
+  static const char *const bad[] = {"abc", "-1", "12x", " 5", "+5", "0x10",
+                                    "99999999999999999999", "4294967296"};
+  char why[256];
+  for (size_t v = 0; v < sizeof vars / sizeof vars[0]; v++) {
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+      setenv(vars[v], bad[k], 1);
+      tl_loop *loop = NULL;
+      ck_assert_msg(tl_loop_new(&loop, (unsigned)th_id(_i)) == -EINVAL,
+                    "%s=%s: tl_loop_new did not fail with -EINVAL", vars[v], bad[k]);
+      ck_assert_ptr_null(loop);
+      ck_assert_int_eq(tl_env_check(why, sizeof why), -EINVAL);
+      ck_assert_msg(strstr(why, vars[v]) != NULL, "why '%s' does not name %s", why, vars[v]);
+      ck_assert_int_eq(tl_backend_probe(th_id(_i), why, sizeof why), -EINVAL);
+      ck_assert_msg(strstr(why, vars[v]) != NULL, "probe '%s' does not name %s", why, vars[v]);
+      ck_assert_int_eq(tl_loop_new(&loop, (unsigned)th_id(_i) | TL_FLAG_NOENV), 0);
+      ck_assert_int_eq(tl_loop_destroy(loop), 0);
+    }
+    /* Out of the variable's range is bad too (0 workers, a ring of 0). */
+    if (strcmp(vars[v], "TRILOOP_URING_IOWQ_MAX") != 0) {
+      setenv(vars[v], "0", 1);
+      ck_assert_int_eq(tl_env_check(why, sizeof why), -EINVAL);
+      ck_assert_msg(strstr(why, vars[v]) != NULL, "why '%s' does not name %s", why, vars[v]);
+    }
+    /* Empty means the default, and a number in range is fine. */
+    setenv(vars[v], "", 1);
+    ck_assert_int_eq(tl_env_check(why, sizeof why), 0);
+    setenv(vars[v], "8", 1);
+    ck_assert_int_eq(tl_env_check(why, sizeof why), 0);
+    unsetenv(vars[v]);
+  }
+}
+END_TEST
+
 START_TEST(test_loop_explicit_flag_overrides_env) {
   setenv("TRILOOP_BACKEND", other_backend_name(th_id(_i)), 1);
   tl_loop *loop = th_new(_i);
@@ -357,6 +398,7 @@ static void add(TCase *tc) {
   TH_ADD(tc, test_loop_stats_count_ops_and_iterations);
   TH_ADD(tc, test_loop_env_picks_the_backend);
   TH_ADD(tc, test_loop_env_nonsense_gives_einval);
+  TH_ADD(tc, test_loop_env_bad_number_gives_einval_naming_it);
   TH_ADD(tc, test_loop_explicit_flag_overrides_env);
   TH_ADD(tc, test_loop_noenv_ignores_env);
   TH_ADD(tc, test_loop_env_auto_means_auto);
