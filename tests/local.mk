@@ -37,3 +37,11 @@ tests_test_multishot_CFLAGS = $(TH_CFLAGS)
 tests_test_server_api_SOURCES = tests/test_server_api.c $(TH_SRC)
 tests_test_server_api_LDADD = $(TH_LDADD)
 tests_test_server_api_CFLAGS = $(TH_CFLAGS)
+
+# setuid programs ignore the TRILOOP_* variables (tests/env_secure.sh).
+check_PROGRAMS += tests/env_secure
+tests_env_secure_SOURCES = tests/env_secure.c
+tests_env_secure_LDADD = libtriloop.la
+tests_env_secure_LDFLAGS = -static
+TESTS += tests/env_secure.sh
+dist_noinst_SCRIPTS += tests/env_secure.sh
