@@ -538,7 +538,8 @@ int tl_op_in_flight(const tl_op *op);
  *
  * In flight: tl_unregister_buffers() and tl_unregister_files() return
  * -EBUSY while an op that uses them (a fixed op; an op through a
- * registered file) is in flight: wait for its callback, or cancel it.
+ * registered file) has not completed: after its callback has started they
+ * succeed (cancel it to get there sooner).
  * With nothing registered they return -ENXIO (as the kernel).
  * tl_update_files() may replace slots with ops in flight: those ops keep
  * the file they started with.  tl_loop_destroy() unregisters whatever is
