@@ -2,8 +2,11 @@
  * variants of read and write, their validation (the same on every
  * backend), the in-flight rule, tl_close's slot, destroy and fork. */
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -394,6 +397,50 @@ START_TEST(test_fixed_fork_registers_again_in_the_child) {
 }
 END_TEST
 
+/* Without CAP_IPC_LOCK, uring charges registered buffers to RLIMIT_MEMLOCK
+ * (every kernel): over it, -ENOMEM, and the loop keeps working.  The other
+ * backends pin nothing. */
+static int drop_ipc_lock(void) {
+  struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+  struct __user_cap_data_struct d[2];
+  if (syscall(SYS_capget, &h, d) < 0)
+    return -1;
+  d[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+  return (int)syscall(SYS_capset, &h, d);
+}
+
+START_TEST(test_fixed_over_rlimit_memlock_is_enomem_on_uring) {
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    struct rlimit rl = { 64 << 10, 64 << 10 };
+    if (drop_ipc_lock() < 0 || setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+      _exit(3);
+    tl_loop *loop;
+    if (tl_loop_new(&loop, (unsigned)th_id(_i) | TL_FLAG_NOENV) < 0)
+      _exit(4);
+    size_t big = 1 << 20;
+    char *a = page_buf(big);
+    struct iovec iov = { a, big };
+    int want = th_id(_i) == TL_BACKEND_URING ? -ENOMEM : 0;
+    int r = tl_register_buffers(loop, &iov, 1);
+    if (r != want)
+      _exit(5);
+    if (r == 0 && tl_unregister_buffers(loop) != 0)
+      _exit(6);
+    iov.iov_len = 16 << 10;   /* under the limit */
+    if (tl_register_buffers(loop, &iov, 1) != 0)
+      _exit(7);
+    tl_loop_destroy(loop);
+    _exit(0);
+  }
+  int st;
+  ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+  ck_assert(WIFEXITED(st));
+  ck_assert_msg(WEXITSTATUS(st) == 0, "child step %d failed", WEXITSTATUS(st));
+}
+END_TEST
+
 static void add(TCase *tc) {
   TH_ADD(tc, test_fixed_register_unregister_and_double_register);
   TH_ADD(tc, test_fixed_bad_tables_are_refused_and_change_nothing);
@@ -405,6 +452,7 @@ static void add(TCase *tc) {
   TH_ADD(tc, test_fixed_update_files);
   TH_ADD(tc, test_fixed_registered_file_is_what_uring_reads);
   TH_ADD(tc, test_fixed_fork_registers_again_in_the_child);
+  TH_ADD(tc, test_fixed_over_rlimit_memlock_is_enomem_on_uring);
 }
 
 int main(void) { return th_main("fixed", add); }
