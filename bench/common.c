@@ -87,7 +87,7 @@ static void usage(const char *prog, int allow) {
           "usage: %s --file PATH [--bs BYTES] [--qd N] [--pattern rand|seq]\n"
           "       [--direct 0|1] [--secs S] [--warmup S] [--threads N]%s%s\n",
           prog, allow & BENCH_ALLOW_WRITE ? " [--rw read|write] [--fsync 0|1]" : "",
-          allow & BENCH_ALLOW_FIXED ? " [--fixed 0|1]" : "");
+          allow & BENCH_ALLOW_FIXED ? " [--fixed [0|1]]" : "");
 }
 
 static unsigned long long num(const char *prog, const char *opt, const char *v) {
@@ -122,6 +122,12 @@ void bench_fopts_parse(struct bench_fopts *o, int argc, char **argv,
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(prog, allow);
       exit(0);
+    }
+    /* A bare --fixed means --fixed 1. */
+    if (!strcmp(a, "--fixed") && (allow & BENCH_ALLOW_FIXED) &&
+        (i + 1 >= argc || !strncmp(argv[i + 1], "--", 2))) {
+      o->fixed = 1;
+      continue;
     }
     if (strncmp(a, "--", 2) || i + 1 >= argc) {
       usage(prog, allow);
