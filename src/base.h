@@ -17,6 +17,7 @@
 #ifndef TL_BASE_H
 #define TL_BASE_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -105,12 +106,23 @@ int tl__fixed_unregister_buffers(struct tl__base *b);
 int tl__fixed_register_files(struct tl__base *b, const int *fds, unsigned n);
 int tl__fixed_update_files(struct tl__base *b, unsigned off, const int *fds, unsigned n);
 int tl__fixed_unregister_files(struct tl__base *b);
-/* A fixed op's buffer: 0, -EINVAL (bad index), -EFAULT (out of range). */
-int tl__fixed_check(const struct tl__base *b, const tl_op *op);
 /* fd is about to be closed: empty the slots that hold it. */
 void tl__fixed_forget_fd(struct tl__base *b, int fd);
 /* Frees the copy (tl__base_destroy). */
 void tl__fixed_free(struct tl__base *b);
+
+/* A fixed op's buffer: 0, -EINVAL (bad index), -EFAULT (out of range).
+ * Inline: it runs on every fixed op. */
+static inline int tl__fixed_check(const struct tl__fixed *f, const tl_op *op) {
+  unsigned i = op->u.rw.buf_index;
+  if (i >= f->nbufs || !f->iov[i].iov_base)
+    return -EINVAL;
+  uintptr_t lo = (uintptr_t)f->iov[i].iov_base, hi = lo + f->iov[i].iov_len;
+  uintptr_t p = (uintptr_t)op->u.rw.buf;
+  if (p < lo || p > hi || op->u.rw.len > hi - p)
+    return -EFAULT;
+  return 0;
+}
 
 static inline int tl__op_uses_fixed_file(int type) {
   return type == TL_OP_READ || type == TL_OP_WRITE || type == TL_OP_READV ||

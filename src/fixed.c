@@ -58,19 +58,6 @@ int tl__fixed_unregister_buffers(struct tl__base *b) {
   return 0;
 }
 
-/* Checks a fixed op's buffer against the table. */
-int tl__fixed_check(const struct tl__base *b, const tl_op *op) {
-  const struct tl__fixed *f = &b->fixed;
-  unsigned i = op->u.rw.buf_index;
-  if (i >= f->nbufs || !f->iov[i].iov_base)
-    return -EINVAL;
-  uintptr_t lo = (uintptr_t)f->iov[i].iov_base, hi = lo + f->iov[i].iov_len;
-  uintptr_t p = (uintptr_t)op->u.rw.buf;
-  if (p < lo || p > hi || op->u.rw.len > hi - p)
-    return -EFAULT;
-  return 0;
-}
-
 static int map_fd(struct tl__fixed *f, int fd, unsigned idx) {
   if ((unsigned)fd >= f->nfile_of) {
     unsigned n = f->nfile_of ? f->nfile_of : 64;

@@ -1118,7 +1118,7 @@ static int op_submit(tl_loop *loop, tl_op *op) {
     return -EBUSY;
   int r = op_validate(op);
   if (r == 0 && (op->type == TL_OP_READ_FIXED || op->type == TL_OP_WRITE_FIXED))
-    r = tl__fixed_check(&loop->base, op);
+    r = tl__fixed_check(&loop->base.fixed, op);
   if (r < 0)
     return r;
   /* The kernel caps one read or write at MAX_RW_COUNT anyway (a short
