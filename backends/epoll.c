@@ -316,7 +316,8 @@ static int submit(struct tl__base *b, tl_op *op) {
     }
     return 0;
   }
-  case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READV: case TL_OP_WRITEV: {
+  case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READV: case TL_OP_WRITEV:
+  case TL_OP_READ_FIXED: case TL_OP_WRITE_FIXED: {
     b->syscalls++;
     int file = tl__fd_is_file(fd);
     if (file < 0) {

@@ -160,6 +160,7 @@ static void op_work(struct tl__job *job) {
     r = run_waiting(job, op);
     break;
   case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READV: case TL_OP_WRITEV:
+  case TL_OP_READ_FIXED: case TL_OP_WRITE_FIXED:
     r = tl__fd_is_file(op->fd);
     if (r == 1)
       r = tl__op_run_blocking(op);

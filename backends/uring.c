@@ -140,6 +140,7 @@ static const char *const op_names[TL_OP__COUNT] = {
   [TL_OP_CONNECT] = "connect", [TL_OP_RECV] = "recv", [TL_OP_SEND] = "send",
   [TL_OP_RECV_MULTISHOT] = "recv_multishot",
   [TL_OP_WORK] = "work",   /* never reaches a backend: the loop runs it on the pool */
+  [TL_OP_READ_FIXED] = "read_fixed", [TL_OP_WRITE_FIXED] = "write_fixed",
 };
 
 static const int op_opcode[TL_OP__COUNT] = {
@@ -151,6 +152,7 @@ static const int op_opcode[TL_OP__COUNT] = {
   [TL_OP_RECV] = IORING_OP_RECV, [TL_OP_SEND] = IORING_OP_SEND,
   [TL_OP_RECV_MULTISHOT] = IORING_OP_RECV,
   [TL_OP_WORK] = IORING_OP_NOP,
+  [TL_OP_READ_FIXED] = IORING_OP_READ_FIXED, [TL_OP_WRITE_FIXED] = IORING_OP_WRITE_FIXED,
 };
 
 /* "1", "yes", "on": a switch-off variable is set. */
@@ -699,6 +701,7 @@ static void pool_work(struct tl__job *j) {
     waits = 1;
     break;
   case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READV: case TL_OP_WRITEV:
+  case TL_OP_READ_FIXED: case TL_OP_WRITE_FIXED:
     /* Pipes, ttys and sockets can block forever: wait so cancel works. */
     waits = tl__fd_is_file(op->fd) == 0;
     break;
@@ -756,7 +759,8 @@ static int uring_submit(struct tl__base *b, tl_op *op) {
   int native = u->native[t];
   /* Offset -1 means "the file position" only since 5.6 (RW_CUR_POS). */
   if (native && !(u->features & IORING_FEAT_RW_CUR_POS) &&
-      (((t == TL_OP_READ || t == TL_OP_WRITE) && op->u.rw.off < 0) ||
+      (((t == TL_OP_READ || t == TL_OP_WRITE || t == TL_OP_READ_FIXED ||
+         t == TL_OP_WRITE_FIXED) && op->u.rw.off < 0) ||
        ((t == TL_OP_READV || t == TL_OP_WRITEV) && op->u.rwv.off < 0)))
     native = 0;
   if (!native)
@@ -847,6 +851,22 @@ static int ring_submit(struct tl__base *b, struct uring *u, tl_op *op) {
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = op->u.ms.ring->group;
     break;
+  case TL_OP_READ_FIXED:
+    io_uring_prep_read_fixed(sqe, op->fd, op->u.rw.buf, clamp_len(op->u.rw.len),
+                             (uint64_t)op->u.rw.off, (int)op->u.rw.buf_index);
+    break;
+  case TL_OP_WRITE_FIXED:
+    io_uring_prep_write_fixed(sqe, op->fd, op->u.rw.buf, clamp_len(op->u.rw.len),
+                              (uint64_t)op->u.rw.off, (int)op->u.rw.buf_index);
+    break;
+  }
+  /* A registered fd goes through its registered file: no fget/fput per op. */
+  if (b->fixed.nfiles && tl__op_uses_fixed_file(op->type)) {
+    int fi = tl__fixed_file(&b->fixed, op->fd);
+    if (fi >= 0) {
+      sqe->fd = fi;
+      sqe->flags |= IOSQE_FIXED_FILE;
+    }
   }
   io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op);
   u->ops_out++;
@@ -992,6 +1012,56 @@ static void uring_bufring_recycle(struct tl__base *b, tl_bufring *r, unsigned bi
   io_uring_buf_ring_add(br, r->mem + (size_t)bid * r->bufsize, (unsigned)r->bufsize,
                         (unsigned short)bid, io_uring_buf_ring_mask(r->nbufs), 0);
   io_uring_buf_ring_advance(br, 1);
+}
+
+/* Registered buffers and files.  Through the plain ring fd, never the
+ * registered index (liburing's register calls use the index once the ring
+ * fd is registered, and that index only means something on the thread
+ * that registered it).  A ring still disabled takes registrations too;
+ * a single-issuer ring takes them from its thread only (-EEXIST). */
+static int uring_register_buffers(struct tl__base *b, const struct iovec *iov, unsigned n) {
+  struct uring *u = b->bstate;
+  if (u->pid != getpid())
+    return 0;   /* a child before tl_loop_fork: its ring comes with fork */
+  b->syscalls++;
+  if (n)
+    return io_uring_register((unsigned)u->ring.ring_fd, IORING_REGISTER_BUFFERS, iov, n);
+  return io_uring_register((unsigned)u->ring.ring_fd, IORING_UNREGISTER_BUFFERS, NULL, 0);
+}
+
+static int uring_register_files(struct tl__base *b, const int *fds, unsigned n) {
+  struct uring *u = b->bstate;
+  if (u->pid != getpid())
+    return 0;
+  b->syscalls++;
+  if (n)
+    return io_uring_register((unsigned)u->ring.ring_fd, IORING_REGISTER_FILES, fds, n);
+  return io_uring_register((unsigned)u->ring.ring_fd, IORING_UNREGISTER_FILES, NULL, 0);
+}
+
+static int uring_update_files(struct tl__base *b, unsigned off, const int *fds, unsigned n) {
+  struct uring *u = b->bstate;
+  if (u->pid != getpid())
+    return 0;
+  struct io_uring_files_update up;
+  memset(&up, 0, sizeof up);
+  up.offset = off;
+  up.fds = (uint64_t)(uintptr_t)fds;
+  b->syscalls++;
+  int r = io_uring_register((unsigned)u->ring.ring_fd, IORING_REGISTER_FILES_UPDATE, &up, n);
+  /* It answers how many slots it updated. */
+  return r < 0 ? r : (unsigned)r == n ? 0 : -EIO;
+}
+
+/* A forked child's new ring gets the parent's registrations again. */
+static int reregister(struct tl__base *b) {
+  const struct tl__fixed *f = &b->fixed;
+  int r = 0;
+  if (f->iov)
+    r = uring_register_buffers(b, f->iov, f->nbufs);
+  if (r == 0 && f->fds)
+    r = uring_register_files(b, f->fds, f->nfiles);
+  return r;
 }
 
 static int uring_cancel(struct tl__base *b, tl_op *op) {
@@ -1293,7 +1363,7 @@ static int uring_fork(struct tl__base *b) {
     if (s->want)
       queue_dirty(u, (int)fd);
   }
-  return 0;
+  return reregister(b);
 }
 
 const char *tl__uring_describe(struct tl__base *b) {
@@ -1316,4 +1386,7 @@ const struct tl__backend tl__backend_uring = {
   .bufring_setup = uring_bufring_setup,
   .bufring_free = uring_bufring_free,
   .bufring_recycle = uring_bufring_recycle,
+  .register_buffers = uring_register_buffers,
+  .register_files = uring_register_files,
+  .update_files = uring_update_files,
 };

@@ -82,11 +82,12 @@ void bench_span_end(struct bench_span *s) {
   s->c1 = bench_cpu();
 }
 
-static void usage(const char *prog, int allow_write) {
+static void usage(const char *prog, int allow) {
   fprintf(stderr,
           "usage: %s --file PATH [--bs BYTES] [--qd N] [--pattern rand|seq]\n"
-          "       [--direct 0|1] [--secs S] [--warmup S] [--threads N]%s\n",
-          prog, allow_write ? " [--rw read|write] [--fsync 0|1]" : "");
+          "       [--direct 0|1] [--secs S] [--warmup S] [--threads N]%s%s\n",
+          prog, allow & BENCH_ALLOW_WRITE ? " [--rw read|write] [--fsync 0|1]" : "",
+          allow & BENCH_ALLOW_FIXED ? " [--fixed [0|1]]" : "");
 }
 
 static unsigned long long num(const char *prog, const char *opt, const char *v) {
@@ -107,7 +108,7 @@ static double fnum(const char *prog, const char *opt, const char *v) {
 }
 
 void bench_fopts_parse(struct bench_fopts *o, int argc, char **argv,
-                       const char *prog, int allow_write) {
+                       const char *prog, int allow) {
   memset(o, 0, sizeof *o);
   o->bs = 4096;
   o->qd = 1;
@@ -115,14 +116,21 @@ void bench_fopts_parse(struct bench_fopts *o, int argc, char **argv,
   o->secs = 1;
   o->warmup = 0.2;
   o->fd = -1;
+  o->fixed = -1;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      usage(prog, allow_write);
+      usage(prog, allow);
       exit(0);
     }
+    /* A bare --fixed means --fixed 1. */
+    if (!strcmp(a, "--fixed") && (allow & BENCH_ALLOW_FIXED) &&
+        (i + 1 >= argc || !strncmp(argv[i + 1], "--", 2))) {
+      o->fixed = 1;
+      continue;
+    }
     if (strncmp(a, "--", 2) || i + 1 >= argc) {
-      usage(prog, allow_write);
+      usage(prog, allow);
       bench_die(2, "%s: bad or incomplete option '%s'", prog, a);
     }
     const char *v = argv[++i];
@@ -138,12 +146,15 @@ void bench_fopts_parse(struct bench_fopts *o, int argc, char **argv,
       if (!strcmp(v, "rand")) o->rand = 1;
       else if (!strcmp(v, "seq")) o->rand = 0;
       else bench_die(2, "%s: unknown pattern '%s' (rand or seq)", prog, v);
-    } else if (!strcmp(a, "--rw") && allow_write) {
+    } else if (!strcmp(a, "--fixed") && (allow & BENCH_ALLOW_FIXED)) {
+      o->fixed = (int)num(prog, a, v);
+      if (o->fixed > 1) bench_die(2, "%s: --fixed takes 0 or 1", prog);
+    } else if (!strcmp(a, "--rw") && (allow & BENCH_ALLOW_WRITE)) {
       if (!strcmp(v, "read")) o->write = 0;
       else if (!strcmp(v, "write")) o->write = 1;
       else bench_die(2, "%s: unknown workload '%s' (read or write)", prog, v);
     } else {
-      usage(prog, allow_write);
+      usage(prog, allow);
       bench_die(2, "%s: unknown option '%s'", prog, a);
     }
   }

@@ -62,16 +62,20 @@ struct bench_fopts {
   double secs;       /* measured seconds */
   double warmup;     /* seconds run before measuring */
   unsigned threads;  /* pool programs: worker threads (0: program's default) */
+  int fixed;         /* registered buffers and file: 1, 0, -1 not given */
   uint64_t size;     /* bytes of the file used (from fstat) */
   int fd;            /* opened file */
 };
 
 /*
- * Parses --file --bs --qd --pattern --direct --rw --fsync --secs --warmup
- * --threads (and --help), validates them and opens the file; stops with a
- * clear message on anything wrong, before any work runs.  allow_write: the
- * program supports --rw write.
+ * Parses --file --bs --qd --pattern --direct --rw --fsync --fixed --secs
+ * --warmup --threads (and --help), validates them and opens the file; stops
+ * with a clear message on anything wrong, before any work runs.  allow:
+ * BENCH_ALLOW_WRITE (the program supports --rw write and --fsync),
+ * BENCH_ALLOW_FIXED (--fixed 0|1: registered buffers and file).
  */
+#define BENCH_ALLOW_WRITE 1
+#define BENCH_ALLOW_FIXED 2
 void bench_fopts_parse(struct bench_fopts *o, int argc, char **argv,
                        const char *prog, int allow_write);
 

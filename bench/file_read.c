@@ -2,7 +2,9 @@
  * File IO through triloop: qd ops in flight through tl_read (or tl_write,
  * optionally followed by tl_fsync), each resubmitted from its own callback
  * until the deadline.  The backend comes from TRILOOP_BACKEND (uring, epoll,
- * threadpool).  A backend that cannot start here exits 77 with
+ * threadpool).  --fixed 1 registers the slots' buffers and the file with the
+ * loop and uses tl_read_fixed / tl_write_fixed (on uring: READ_FIXED on a
+ * registered file; elsewhere the same plain preads).  A backend that cannot start here exits 77 with
  * "unavailable: <reason>" on stderr, which the driver reports.
  */
 #include "common.h"
@@ -17,6 +19,7 @@ struct slot {
   tl_op op;
   void *buf;
   uint64_t start;
+  unsigned index;    /* its registered buffer (--fixed 1) */
   int syncing;
 };
 
@@ -32,8 +35,14 @@ static void start(tl_loop *loop, struct slot *s) {
   uint64_t off = bench_next_off(&o, &rng, &cursor);
   s->syncing = 0;
   s->start = bench_ns();
-  int r = o.write ? tl_write(loop, &s->op, o.fd, s->buf, o.bs, (int64_t)off, on_done)
-                  : tl_read(loop, &s->op, o.fd, s->buf, o.bs, (int64_t)off, on_done);
+  unsigned i = s->index;
+  int r;
+  if (o.fixed > 0)
+    r = o.write ? tl_write_fixed(loop, &s->op, o.fd, s->buf, o.bs, (int64_t)off, i, on_done)
+                : tl_read_fixed(loop, &s->op, o.fd, s->buf, o.bs, (int64_t)off, i, on_done);
+  else
+    r = o.write ? tl_write(loop, &s->op, o.fd, s->buf, o.bs, (int64_t)off, on_done)
+                : tl_read(loop, &s->op, o.fd, s->buf, o.bs, (int64_t)off, on_done);
   if (r < 0) bench_die(1, "file_read: submit: %s", tl_strerror(r));
 }
 
@@ -71,7 +80,7 @@ static uint64_t phase(tl_loop *loop, struct slot *slots, double secs, struct ben
 }
 
 int main(int argc, char **argv) {
-  bench_fopts_parse(&o, argc, argv, "file_read", 1);
+  bench_fopts_parse(&o, argc, argv, "file_read", BENCH_ALLOW_WRITE | BENCH_ALLOW_FIXED);
   tl_loop *loop;
   int r = tl_loop_new(&loop, 0);
   if (r < 0) {
@@ -87,6 +96,21 @@ int main(int argc, char **argv) {
   for (unsigned i = 0; i < o.qd; i++) {
     slots[i].buf = bench_buf(o.bs);
     slots[i].op.data = &slots[i];
+    slots[i].index = i;
+  }
+  if (o.fixed > 0) {
+    struct iovec *iov = calloc(o.qd, sizeof *iov);
+    if (!iov) bench_die(1, "file_read: out of memory");
+    for (unsigned i = 0; i < o.qd; i++) {
+      iov[i].iov_base = slots[i].buf;
+      iov[i].iov_len = o.bs;
+    }
+    if ((r = tl_register_buffers(loop, iov, o.qd)) < 0)
+      bench_die(1, "file_read: tl_register_buffers: %s%s", tl_strerror(r),
+                r == -ENOMEM ? " (RLIMIT_MEMLOCK? see ulimit -l)" : "");
+    if ((r = tl_register_files(loop, &o.fd, 1)) < 0)
+      bench_die(1, "file_read: tl_register_files: %s", tl_strerror(r));
+    free(iov);
   }
   if (o.warmup > 0) phase(loop, slots, o.warmup, NULL);
 
@@ -100,9 +124,9 @@ int main(int argc, char **argv) {
   tl_loop_stats(loop, &st1);
 
   char extra[128];
-  snprintf(extra, sizeof extra, "syscalls_per_op=%.3f iters_per_op=%.3f",
+  snprintf(extra, sizeof extra, "syscalls_per_op=%.3f iters_per_op=%.3f fixed=%d",
            n ? (double)(st1.syscalls - st0.syscalls) / (double)n : 0.0,
-           n ? (double)(st1.iterations - st0.iterations) / (double)n : 0.0);
+           n ? (double)(st1.iterations - st0.iterations) / (double)n : 0.0, o.fixed > 0);
   /* The study runs variants (a smaller pool, say) under their own name. */
   const char *impl = getenv("TRILOOP_BENCH_IMPL");
   bench_print_file(&o, impl && *impl ? impl : "triloop", tl_backend_name(loop), n, &s, &h,

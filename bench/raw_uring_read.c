@@ -4,7 +4,8 @@
  * every completion batch is refilled and submitted with the next wait in one
  * io_uring_enter; buffers and the file are registered (READ_FIXED on a fixed
  * file), and the ring is single-issuer with deferred task running when the
- * kernel has it.
+ * kernel has it.  --fixed 0 reads into the same buffers with plain READ on
+ * the plain fd (the default is --fixed 1).
  */
 #include "common.h"
 
@@ -28,9 +29,14 @@ static uint64_t rng = 0x853c49e6748fea9bull, cursor, enters;
 static void queue(unsigned i) {
   struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
   if (!sqe) bench_die(1, "raw_uring_read: SQ full (ring smaller than qd?)");
-  io_uring_prep_read_fixed(sqe, 0, iov[i].iov_base, (unsigned)o.bs,
-                           bench_next_off(&o, &rng, &cursor), (int)i);
-  sqe->flags |= IOSQE_FIXED_FILE;
+  if (o.fixed) {
+    io_uring_prep_read_fixed(sqe, 0, iov[i].iov_base, (unsigned)o.bs,
+                             bench_next_off(&o, &rng, &cursor), (int)i);
+    sqe->flags |= IOSQE_FIXED_FILE;
+  } else {
+    io_uring_prep_read(sqe, o.fd, iov[i].iov_base, (unsigned)o.bs,
+                       bench_next_off(&o, &rng, &cursor));
+  }
   io_uring_sqe_set_data64(sqe, i);
   slots[i].start = bench_ns();
 }
@@ -68,7 +74,8 @@ static uint64_t phase(double secs, struct bench_hist *h) {
 }
 
 int main(int argc, char **argv) {
-  bench_fopts_parse(&o, argc, argv, "raw_uring_read", 0);
+  bench_fopts_parse(&o, argc, argv, "raw_uring_read", BENCH_ALLOW_FIXED);
+  if (o.fixed < 0) o.fixed = 1;
   unsigned entries = o.qd < 8 ? 8 : o.qd;
   struct io_uring_params p;
   memset(&p, 0, sizeof p);
@@ -88,11 +95,12 @@ int main(int argc, char **argv) {
     iov[i].iov_base = bench_buf(o.bs);
     iov[i].iov_len = o.bs;
   }
-  if ((r = io_uring_register_buffers(&ring, iov, o.qd)) < 0)
+  if (o.fixed && (r = io_uring_register_buffers(&ring, iov, o.qd)) < 0)
     bench_die(1, "raw_uring_read: register_buffers: %s (RLIMIT_MEMLOCK?)", strerror(-r));
-  if ((r = io_uring_register_files(&ring, &o.fd, 1)) < 0)
+  if (o.fixed && (r = io_uring_register_files(&ring, &o.fd, 1)) < 0)
     bench_die(1, "raw_uring_read: register_files: %s", strerror(-r));
-  fprintf(stderr, "raw_uring_read: ring %u entries, %s\n", entries, mode);
+  fprintf(stderr, "raw_uring_read: ring %u entries, %s, %s\n", entries, mode,
+          o.fixed ? "registered buffers and file" : "plain buffers and fd");
 
   if (o.warmup > 0) phase(o.warmup, NULL);
   static struct bench_hist h;
@@ -102,7 +110,8 @@ int main(int argc, char **argv) {
   uint64_t ops = phase(o.secs, &h);
   bench_span_end(&s);
   char extra[96];
-  snprintf(extra, sizeof extra, "syscalls_per_op=%.3f", ops ? (double)enters / (double)ops : 0.0);
+  snprintf(extra, sizeof extra, "syscalls_per_op=%.3f fixed=%d",
+           ops ? (double)enters / (double)ops : 0.0, o.fixed);
   bench_print_file(&o, "raw-uring", "-", ops, &s, &h, extra);
   io_uring_queue_exit(&ring);
   return 0;

@@ -385,6 +385,7 @@ enum tl_op_type {
   TL_OP_ACCEPT, TL_OP_CONNECT, TL_OP_RECV, TL_OP_SEND,
   TL_OP_RECV_MULTISHOT,     /* tl_recv_multishot(): see below */
   TL_OP_WORK,               /* tl_work(): a function of the caller's, on the pool */
+  TL_OP_READ_FIXED, TL_OP_WRITE_FIXED,   /* tl_read_fixed(), tl_write_fixed() */
   TL_OP__COUNT
 };
 
@@ -420,7 +421,9 @@ struct tl_op {
   int type;                 /* enum tl_op_type */
   int fd;
   union {
-    struct { void *buf; size_t len; int64_t off; } rw;              /* READ/WRITE */
+    /* READ/WRITE, and READ_FIXED/WRITE_FIXED: buf lies in registered
+     * buffer buf_index (ignored by the others). */
+    struct { void *buf; size_t len; int64_t off; unsigned buf_index; } rw;
     struct { const struct iovec *iov; int iovcnt; int64_t off; } rwv;
     struct { const char *path; int flags; mode_t mode; } open;      /* fd = dirfd */
     struct { struct sockaddr *addr; socklen_t *addrlen; int flags; } accept;
@@ -527,6 +530,72 @@ int tl_cancel_fd(tl_loop *loop, int fd);
 
 /* Is the op in flight (submitted, callback not yet started)? */
 int tl_op_in_flight(const tl_op *op);
+
+/* ------------------------------------------------------------------ */
+/* Registered buffers and files                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * For file IO at high rates: buffers and files registered once, so that
+ * the kernel does not pin and unpin the pages of every buffer (O_DIRECT)
+ * and take and drop a reference to the file for every op.  On uring these
+ * are the ring's registered buffers and files (READ_FIXED / WRITE_FIXED,
+ * IOSQE_FIXED_FILE).  On epoll and threadpool they cost nothing and change
+ * nothing: the ops run as plain pread/pwrite.  Every backend validates the
+ * same way, so a program that works on one works on all.
+ *
+ * Buffers.  tl_register_buffers() registers n (1..16384) buffers; index i
+ * is iov[i] (iov_base NULL with iov_len 0: an empty slot).  The loop keeps
+ * a copy of the array; the memory it names stays the caller's and must
+ * stay valid until tl_unregister_buffers() or tl_loop_destroy().
+ * tl_read_fixed() / tl_write_fixed() then move len bytes at buf, which must
+ * lie entirely inside registered buffer buf_index.
+ * Errors: -EBUSY (buffers already registered: unregister first, as the
+ * kernel wants), -EINVAL (n out of range, NULL iov), -EFAULT (an iov_len
+ * over 1 GiB, or a NULL iov_base with iov_len > 0), -ENOMEM (on uring:
+ * RLIMIT_MEMLOCK, which the kernel charges registered buffers to unless
+ * the process has CAP_IPC_LOCK; raise it with `ulimit -l` or register
+ * less), -EOPNOTSUPP (uring: memory the kernel cannot pin, e.g. a mapping
+ * of a regular file), -ESHUTDOWN.
+ *
+ * Files.  tl_register_files() registers n (1..32768) fds; index i is
+ * fds[i] (-1: an empty slot, which tl_update_files() may fill later).
+ * From then on, every read, write, readv, writev, fsync, fdatasync and
+ * fixed op on a registered fd goes through its registered file: the op
+ * still names the fd, there is nothing else to pass.  On uring the ring
+ * holds its own reference to each registered file, so an fd must leave the
+ * table before it is closed: tl_close() and tl_cancel_fd() take it out
+ * (its slot becomes empty); closing a registered fd with close(2) without
+ * either leaves ops on a reused number reading the old file.
+ * Errors: -EBUSY (files already registered), -EINVAL (n out of range, NULL
+ * fds, off + n past the table), -EBADF (an fd that is not open, or < -1),
+ * -EMFILE (uring: n over RLIMIT_NOFILE), -ENOMEM, -ESHUTDOWN.
+ *
+ * In flight: tl_unregister_buffers() and tl_unregister_files() return
+ * -EBUSY while an op that uses them (a fixed op; an op through a
+ * registered file) has not completed: after its callback has started they
+ * succeed (cancel it to get there sooner).
+ * With nothing registered they return -ENXIO (as the kernel).
+ * tl_update_files() may replace slots with ops in flight: those ops keep
+ * the file they started with.  tl_loop_destroy() unregisters whatever is
+ * still registered, after the last callback.  tl_loop_fork() registers
+ * the same buffers and files again in the child's new ring.
+ * Like everything else, these are called on the loop's thread.
+ */
+int tl_register_buffers(tl_loop *loop, const struct iovec *iov, unsigned n);
+int tl_unregister_buffers(tl_loop *loop);
+int tl_register_files(tl_loop *loop, const int *fds, unsigned n);
+/* Replaces slots off..off+n-1 with fds (-1 empties a slot). */
+int tl_update_files(tl_loop *loop, unsigned off, const int *fds, unsigned n);
+int tl_unregister_files(tl_loop *loop);
+
+/* tl_read / tl_write with buf inside registered buffer buf_index.  Sync
+ * errors, besides tl_read's: -EINVAL (buf_index not a registered buffer,
+ * or none registered), -EFAULT (buf..buf+len not inside that buffer). */
+int tl_read_fixed(tl_loop *loop, tl_op *op, int fd, void *buf, size_t len, int64_t off,
+                  unsigned buf_index, tl_op_cb cb);
+int tl_write_fixed(tl_loop *loop, tl_op *op, int fd, const void *buf, size_t len,
+                   int64_t off, unsigned buf_index, tl_op_cb cb);
 
 /* ------------------------------------------------------------------ */
 /* Multishot receive into a ring of provided buffers                   */

@@ -194,6 +194,7 @@ int tl__base_init(struct tl__base *b, unsigned flags) {
   atomic_init(&b->nposted, 0);
   pthread_mutex_init(&b->post_lock, NULL);
   b->post_head = b->post_tail = NULL;
+  memset(&b->fixed, 0, sizeof b->fixed);
 
   int r = id == TL_BACKEND_AUTO ? setup_auto(b) : backend_setup(b, (int)id);
   if (r < 0) {
@@ -209,6 +210,7 @@ void tl__base_destroy(struct tl__base *b) {
     b->be->destroy(b);
     b->be = NULL;
   }
+  tl__fixed_free(b);
   /* The last poster may still be inside its critical section. */
   pthread_mutex_lock(&b->post_lock);
   pthread_mutex_unlock(&b->post_lock);

@@ -17,6 +17,7 @@
 #ifndef TL_BASE_H
 #define TL_BASE_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -66,7 +67,68 @@ struct tl__backend {
   int (*bufring_setup)(struct tl__base *b, tl_bufring *r);
   void (*bufring_free)(struct tl__base *b, tl_bufring *r);
   void (*bufring_recycle)(struct tl__base *b, tl_bufring *r, unsigned bid);
+  /* Optional, registered buffers and files (tl_register_buffers, ...).
+   * The front end validates every call and every fixed op against its own
+   * copy in b->fixed, which is already updated when these run (and put
+   * back if they fail); they only hand the tables to the kernel.  n == 0
+   * unregisters.  update_files replaces n slots from off.  NULL: nothing
+   * to hand over (fixed ops run as plain reads and writes). */
+  int (*register_buffers)(struct tl__base *b, const struct iovec *iov, unsigned n);
+  int (*register_files)(struct tl__base *b, const int *fds, unsigned n);
+  int (*update_files)(struct tl__base *b, unsigned off, const int *fds, unsigned n);
 };
+
+/* Registered buffers and files: the front end's copy of what the caller
+ * registered.  Every backend validates against it; uring's kernel tables
+ * mirror it (and a forked child's ring is given it again). */
+struct tl__fixed {
+  struct iovec *iov;            /* registered buffers (NULL: none) */
+  unsigned nbufs;
+  int *fds;                     /* registered files by index, -1: empty */
+  unsigned nfiles;
+  uint32_t *file_of;            /* per fd: its index + 1, 0: not registered */
+  unsigned nfile_of;
+  unsigned bufs_busy;           /* fixed-buffer ops in flight */
+  unsigned files_busy;          /* ops in flight through a registered file */
+};
+
+/* The registered file index of fd (for the ops that use it: read, write,
+ * readv, writev, fsync, fdatasync and the fixed variants), or -1. */
+static inline int tl__fixed_file(const struct tl__fixed *f, int fd) {
+  if ((unsigned)fd >= f->nfile_of)
+    return -1;
+  return (int)f->file_of[fd] - 1;
+}
+/* src/fixed.c: tl_register_buffers() and the rest, for any front end.
+ * Same returns as the public calls. */
+int tl__fixed_register_buffers(struct tl__base *b, const struct iovec *iov, unsigned n);
+int tl__fixed_unregister_buffers(struct tl__base *b);
+int tl__fixed_register_files(struct tl__base *b, const int *fds, unsigned n);
+int tl__fixed_update_files(struct tl__base *b, unsigned off, const int *fds, unsigned n);
+int tl__fixed_unregister_files(struct tl__base *b);
+/* fd is about to be closed: empty the slots that hold it. */
+void tl__fixed_forget_fd(struct tl__base *b, int fd);
+/* Frees the copy (tl__base_destroy). */
+void tl__fixed_free(struct tl__base *b);
+
+/* A fixed op's buffer: 0, -EINVAL (bad index), -EFAULT (out of range).
+ * Inline: it runs on every fixed op. */
+static inline int tl__fixed_check(const struct tl__fixed *f, const tl_op *op) {
+  unsigned i = op->u.rw.buf_index;
+  if (i >= f->nbufs || !f->iov[i].iov_base)
+    return -EINVAL;
+  uintptr_t lo = (uintptr_t)f->iov[i].iov_base, hi = lo + f->iov[i].iov_len;
+  uintptr_t p = (uintptr_t)op->u.rw.buf;
+  if (p < lo || p > hi || op->u.rw.len > hi - p)
+    return -EFAULT;
+  return 0;
+}
+
+static inline int tl__op_uses_fixed_file(int type) {
+  return type == TL_OP_READ || type == TL_OP_WRITE || type == TL_OP_READV ||
+         type == TL_OP_WRITEV || type == TL_OP_FSYNC || type == TL_OP_FDATASYNC ||
+         type == TL_OP_READ_FIXED || type == TL_OP_WRITE_FIXED;
+}
 
 /* A provided-buffer ring (include/triloop.h).  The front end owns the
  * bookkeeping; a native backend keeps its kernel side in bstate. */
@@ -115,6 +177,8 @@ struct tl__base {
 
   /* Counters (loop thread only). */
   uint64_t iterations, syscalls;
+
+  struct tl__fixed fixed;       /* registered buffers and files */
 
   unsigned flags;               /* the loop's TL_FLAG_* */
   char why[160];                /* last backend setup failure, or auto's reason */

@@ -41,7 +41,9 @@
 #define OP_CANCEL_REQ 0x80u       /* or'ed into an in-flight state */
 #define OP_MS 0x40u               /* or'ed: a multishot recv (tl_recv_multishot) */
 #define OP_TIMEDOUT 0x20u         /* or'ed: its deadline asked the cancel */
-#define OP_FLAGS (OP_CANCEL_REQ | OP_MS | OP_TIMEDOUT)
+#define OP_FIXBUF 0x10u           /* or'ed: counted in fixed.bufs_busy */
+#define OP_FIXFILE 0x08u          /* or'ed: counted in fixed.files_busy */
+#define OP_FLAGS (OP_CANCEL_REQ | OP_MS | OP_TIMEDOUT | OP_FIXBUF | OP_FIXFILE)
 #define OP_STATE(op) ((op)->tl__state & ~OP_FLAGS)
 
 struct fdent {
@@ -987,7 +989,10 @@ static void op_unlink(tl_loop *loop, tl_op *op) {
   loop->activecnt--;
 }
 
-static int is_rw(int type) { return type == TL_OP_READ || type == TL_OP_WRITE; }
+static int is_rw(int type) {
+  return type == TL_OP_READ || type == TL_OP_WRITE || type == TL_OP_READ_FIXED ||
+         type == TL_OP_WRITE_FIXED;
+}
 
 static int op_validate(const tl_op *op) {
   if (op->type <= TL_OP_NONE || op->type >= TL_OP__COUNT || !op->cb)
@@ -1000,7 +1005,7 @@ static int op_validate(const tl_op *op) {
     if (!op->u.work.fn)
       return -EINVAL;
     break;
-  case TL_OP_READ: case TL_OP_WRITE:
+  case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READ_FIXED: case TL_OP_WRITE_FIXED:
     if (!op->u.rw.buf && op->u.rw.len)
       return -EINVAL;
     if (op->u.rw.len > SSIZE_MAX || op->u.rw.off < -1)
@@ -1074,6 +1079,28 @@ static void flush_closes(tl_loop *loop) {
 
 static int op_submit(tl_loop *loop, tl_op *op);
 static void limit_arm(tl_loop *loop, tl_op *op);
+/* Ops that use registered buffers or files hold them: unregistering
+ * waits (-EBUSY) until they are called back.  dir 1 at submit, -1 when
+ * the op completes or its submit fails. */
+static void fixed_count(tl_loop *loop, tl_op *op, int dir) {
+  struct tl__fixed *f = &loop->base.fixed;
+  if (dir > 0) {
+    if (op->type == TL_OP_READ_FIXED || op->type == TL_OP_WRITE_FIXED) {
+      op->tl__state |= OP_FIXBUF;
+      f->bufs_busy++;
+    }
+    if (f->nfiles && tl__op_uses_fixed_file(op->type) && tl__fixed_file(f, op->fd) >= 0) {
+      op->tl__state |= OP_FIXFILE;
+      f->files_busy++;
+    }
+    return;
+  }
+  if (op->tl__state & OP_FIXBUF)
+    f->bufs_busy--;
+  if (op->tl__state & OP_FIXFILE)
+    f->files_busy--;
+  op->tl__state &= ~(OP_FIXBUF | OP_FIXFILE);
+}
 
 int tl_op_submit(tl_loop *loop, tl_op *op) {
   int r = op_submit(loop, op);
@@ -1090,6 +1117,8 @@ static int op_submit(tl_loop *loop, tl_op *op) {
   if (tl_op_in_flight(op))
     return -EBUSY;
   int r = op_validate(op);
+  if (r == 0 && (op->type == TL_OP_READ_FIXED || op->type == TL_OP_WRITE_FIXED))
+    r = tl__fixed_check(&loop->base.fixed, op);
   if (r < 0)
     return r;
   /* The kernel caps one read or write at MAX_RW_COUNT anyway (a short
@@ -1132,8 +1161,10 @@ static int op_submit(tl_loop *loop, tl_op *op) {
     loop->ops_submitted++;
     return 0;
   }
+  fixed_count(loop, op, 1);
   r = loop->base.be->submit(&loop->base, op);
   if (r < 0) {
+    fixed_count(loop, op, -1);
     op_unlink(loop, op);
     op->tl__state = 0;
     op->tl__loop = NULL;
@@ -1148,6 +1179,7 @@ static void on_op(struct tl__base *b, tl_op *op, int64_t res) {
   limit_disarm(loop, op);
   if ((op->tl__state & OP_TIMEDOUT) && res == -ECANCELED)
     res = -ETIMEDOUT;
+  fixed_count(loop, op, -1);
   op->tl__res = res;
   op->tl__state = OP_DONE | (op->tl__state & OP_FLAGS);
   op->tl__qnext = NULL;
@@ -1239,6 +1271,7 @@ int tl_cancel_fd(tl_loop *loop, int fd) {
         n++;
   /* The fd is about to be closed: the backend forgets what it keeps for it
    * (see modify in src/base.h), so a reused fd number starts clean. */
+  tl__fixed_forget_fd(&loop->base, fd);
   if (fd >= loop->nfds || (!loop->fds[fd].head && !loop->fds[fd].registered))
     loop->base.be->modify(&loop->base, fd, 0, 0);
   return n;
@@ -1438,6 +1471,55 @@ int tl_send(tl_loop *loop, tl_op *op, int fd, const void *buf, size_t len, int f
   PREP(TL_OP_SEND);
   op->u.msg.buf = (void *)buf; op->u.msg.len = len; op->u.msg.flags = flags;
   return tl_op_submit(loop, op);
+}
+
+/* ------------------------------------------------------------------ */
+/* Registered buffers and files (src/fixed.c)                          */
+/* ------------------------------------------------------------------ */
+
+int tl_read_fixed(tl_loop *loop, tl_op *op, int fd, void *buf, size_t len, int64_t off,
+                  unsigned buf_index, tl_op_cb cb) {
+  PREP(TL_OP_READ_FIXED);
+  op->u.rw.buf = buf; op->u.rw.len = len; op->u.rw.off = off;
+  op->u.rw.buf_index = buf_index;
+  return tl_op_submit(loop, op);
+}
+
+int tl_write_fixed(tl_loop *loop, tl_op *op, int fd, const void *buf, size_t len,
+                   int64_t off, unsigned buf_index, tl_op_cb cb) {
+  PREP(TL_OP_WRITE_FIXED);
+  op->u.rw.buf = (void *)buf; op->u.rw.len = len; op->u.rw.off = off;
+  op->u.rw.buf_index = buf_index;
+  return tl_op_submit(loop, op);
+}
+
+#define FIXED_CALL(call)                    \
+  do {                                      \
+    if (!loop)                              \
+      return -EINVAL;                       \
+    if (loop->destroying)                   \
+      return -ESHUTDOWN;                    \
+    return call;                            \
+  } while (0)
+
+int tl_register_buffers(tl_loop *loop, const struct iovec *iov, unsigned n) {
+  FIXED_CALL(tl__fixed_register_buffers(&loop->base, iov, n));
+}
+
+int tl_unregister_buffers(tl_loop *loop) {
+  FIXED_CALL(tl__fixed_unregister_buffers(&loop->base));
+}
+
+int tl_register_files(tl_loop *loop, const int *fds, unsigned n) {
+  FIXED_CALL(tl__fixed_register_files(&loop->base, fds, n));
+}
+
+int tl_update_files(tl_loop *loop, unsigned off, const int *fds, unsigned n) {
+  FIXED_CALL(tl__fixed_update_files(&loop->base, off, fds, n));
+}
+
+int tl_unregister_files(tl_loop *loop) {
+  FIXED_CALL(tl__fixed_unregister_files(&loop->base));
 }
 
 /* ------------------------------------------------------------------ */

@@ -15,6 +15,7 @@
 unsigned tl__op_wants(const tl_op *op) {
   switch (op->type) {
   case TL_OP_WRITE: case TL_OP_WRITEV: case TL_OP_SEND: case TL_OP_CONNECT:
+  case TL_OP_WRITE_FIXED:
     return TL_WRITE;
   default:
     return TL_READ;
@@ -28,10 +29,10 @@ static int64_t ret(ssize_t n) { return n < 0 ? -errno : n; }
 static int64_t rw(tl_op *op, int positional) {
   int64_t off = positional ? op->u.rw.off : -1;
   switch (op->type) {
-  case TL_OP_READ:
+  case TL_OP_READ: case TL_OP_READ_FIXED:   /* registered buffers are plain memory here */
     return ret(off < 0 ? read(op->fd, op->u.rw.buf, op->u.rw.len)
                        : pread(op->fd, op->u.rw.buf, op->u.rw.len, off));
-  case TL_OP_WRITE:
+  case TL_OP_WRITE: case TL_OP_WRITE_FIXED:
     return ret(off < 0 ? write(op->fd, op->u.rw.buf, op->u.rw.len)
                        : pwrite(op->fd, op->u.rw.buf, op->u.rw.len, off));
   }
@@ -59,6 +60,7 @@ int64_t tl__op_run_blocking(tl_op *op) {
   int64_t r;
   switch (op->type) {
   case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READV: case TL_OP_WRITEV:
+  case TL_OP_READ_FIXED: case TL_OP_WRITE_FIXED:
     do r = rw(op, 1); while (r == -EINTR);
     /* Not seekable (a pipe or socket handed to a file op): no offset. */
     if (r == -ESPIPE)
@@ -142,6 +144,7 @@ int64_t tl__op_run_nonblocking(tl_op *op) {
     }
     return r;
   case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READV: case TL_OP_WRITEV:
+  case TL_OP_READ_FIXED: case TL_OP_WRITE_FIXED:
     tl__set_nonblock(op->fd);
     do r = rw(op, 0); while (r == -EINTR);
     return r == -EWOULDBLOCK ? -EAGAIN : r;

@@ -3,7 +3,7 @@
 # (TRILOOP_TEST_BACKENDS=uring,epoll narrows the list); exit 77 = SKIP.
 TH_TESTS = tests/test_loop tests/test_io tests/test_timer tests/test_watchers \
 	tests/test_ops tests/test_errors tests/test_multishot tests/test_fdlife \
-	tests/test_server_api
+	tests/test_server_api tests/test_fixed
 check_PROGRAMS += $(TH_TESTS)
 TESTS += $(TH_TESTS)
 TH_SRC = tests/harness.c tests/harness.h
@@ -31,6 +31,9 @@ tests_test_fdlife_CFLAGS = $(TH_CFLAGS)
 tests_test_errors_SOURCES = tests/test_errors.c $(TH_SRC)
 tests_test_errors_LDADD = $(TH_LDADD)
 tests_test_errors_CFLAGS = $(TH_CFLAGS)
+tests_test_fixed_SOURCES = tests/test_fixed.c $(TH_SRC)
+tests_test_fixed_LDADD = $(TH_LDADD)
+tests_test_fixed_CFLAGS = $(TH_CFLAGS)
 tests_test_multishot_SOURCES = tests/test_multishot.c $(TH_SRC)
 tests_test_multishot_LDADD = $(TH_LDADD)
 tests_test_multishot_CFLAGS = $(TH_CFLAGS)
