@@ -2,8 +2,8 @@
 # the blocking pool, the blocking/nonblocking syscall runners, and the
 # backends (backends/local.mk adds them).
 noinst_LTLIBRARIES += libtlcore.la
-libtlcore_la_SOURCES = src/base.h src/base.c src/pool.h src/pool.c src/ops_sync.c \
-	src/fixed.c
+# (one line: tests/fuzz/build.sh reads this list)
+libtlcore_la_SOURCES = src/base.h src/base.c src/pool.h src/pool.c src/ops_sync.c src/fixed.c
 libtlcore_la_CFLAGS = $(AM_CFLAGS) $(URING_CFLAGS)
 libtlcore_la_LIBADD = $(URING_LIBS) -lpthread
 
