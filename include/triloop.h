@@ -575,8 +575,11 @@ int tl_op_cancel(tl_loop *loop, tl_op *op);
  * of `after` seconds, counted from that submit; tl_op_set_deadline() an
  * absolute limit against tl_now().  When the limit passes before the op
  * completes, the loop cancels it and its callback gets -ETIMEDOUT instead
- * of -ECANCELED.  The race with a real completion is decided by which one
- * the kernel (or worker) finishes first: the callback still runs exactly
+ * of -ECANCELED.  On uring an op that runs on the ring carries its limit
+ * as a linked timeout (IORING_OP_LINK_TIMEOUT), so the kernel cancels it
+ * without a wake-up of the loop; elsewhere (and for close, multishot and
+ * pool-run ops) the loop's timer does.  The race with a real completion is
+ * decided by which one the kernel (or worker) finishes first: the callback still runs exactly
  * once, with either the op's real result or -ETIMEDOUT, never both.  An op
  * that cannot be interrupted (a tl_work() already running, a close) gets its
  * real result, late.  The setting stays with the op (so a resubmitted recv
