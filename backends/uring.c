@@ -129,7 +129,7 @@ struct uring {
   unsigned entries;
   int no_defer, no_coop, no_single, no_regring;
   long iowq_max;
-  char desc[512];
+  char desc[1024];
 };
 
 /* ------------------------------------------------------------------ */
@@ -289,14 +289,18 @@ static void describe(struct uring *u) {
     { IORING_SETUP_CLAMP, "clamp" },
     { IORING_SETUP_CQSIZE, "cqsize" },
   };
-  char flags[160] = "", pool[256] = "";
-  size_t n = 0, p = 0;
+  char flags[160] = "", pool[256] = "", native[320] = "";
+  size_t n = 0, p = 0, q = 0;
   for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++)
     if (u->setup_flags & fl[i].f)
       n += (size_t)snprintf(flags + n, sizeof flags - n, "%s%s", n ? "|" : "", fl[i].n);
   for (int t = 1; t < TL_OP__COUNT; t++)
-    if (!u->native[t] && t != TL_OP_WORK)
+    if (t == TL_OP_WORK)
+      continue;
+    else if (!u->native[t])
       p += (size_t)snprintf(pool + p, sizeof pool - p, "%s%s", p ? "," : "", op_names[t]);
+    else
+      q += (size_t)snprintf(native + q, sizeof native - q, "%s%s", q ? "," : "", op_names[t]);
   char iowq[48];
   if (u->iowq_ok)
     snprintf(iowq, sizeof iowq, "%u/%u", u->iowq[0], u->iowq[1]);
@@ -304,12 +308,12 @@ static void describe(struct uring *u) {
     snprintf(iowq, sizeof iowq, "%s", u->iowq_max == 0 ? "kernel default" : "unbounded (refused)");
   snprintf(u->desc, sizeof u->desc,
            "io_uring sq %u cq %u, setup %s, io-wq max %s, %s ring fd, "
-           "wait %s, pool ops: %s",
+           "wait %s, pool ops: %s, native ops: %s",
            u->ring.sq.ring_entries, u->ring.cq.ring_entries,
            n ? flags : "none", iowq,
            u->no_regring ? "plain" : "registered",
            (u->features & IORING_FEAT_EXT_ARG) ? "ext_arg" : "timeout sqe",
-           p ? pool : "none");
+           p ? pool : "none", q ? native : "none");
 }
 
 /* Creates the ring and everything that hangs off it.  Used by init and by
