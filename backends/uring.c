@@ -1038,10 +1038,15 @@ static void unqueue_cancel(struct uring *u, tl_op *op) {
 static void op_finished(struct tl__base *b, struct uring *u, tl_op *op, int64_t res) {
   if (op->tl__gen & OP_QCANCEL)
     unqueue_cancel(u, op);
-  /* Cancelled by its linked timeout, not by a cancel of ours.  (-EINTR: an
-   * op an io-wq worker was running when the timeout interrupted it.) */
-  if ((op->tl__gen & (OP_LINKED | OP_CANCELLED)) == OP_LINKED &&
-      (res == -ECANCELED || res == -EINTR))
+  /* An op an io-wq worker was blocked in (a splice on an empty pipe) is
+   * interrupted by a signal when cancelled, and its CQE carries -EINTR or
+   * the kernel-internal restart codes (ERESTARTSYS 512 .. 516): for an op
+   * we asked to stop, that is a cancel. */
+  if ((op->tl__gen & (OP_LINKED | OP_CANCELLED)) &&
+      (res == -EINTR || (res <= -512 && res >= -516)))
+    res = -ECANCELED;
+  /* Cancelled by its linked timeout, not by a cancel of ours. */
+  if ((op->tl__gen & (OP_LINKED | OP_CANCELLED)) == OP_LINKED && res == -ECANCELED)
     res = -ETIMEDOUT;
   if ((op->tl__gen & OP_COUNTED) && OP_EPOCH(op) == u->epoch) {
     struct slot *s = &u->slots[op->fd];

@@ -552,8 +552,12 @@ int tl_renameat(tl_loop *loop, tl_op *op, int olddirfd, const char *oldpath, int
  * empty or full pipe can be cancelled on every backend (the pool path
  * waits for the pipe's readiness rather than blocking in splice(2)).
  * uring: IORING_OP_SPLICE (Linux 5.7), which the kernel runs in its io-wq
- * workers.  Result: bytes moved, 0 at EOF of fd_in.  Sync errors, besides
- * the usual ones: -EBADF (fd_out < 0), -EINVAL (an offset below -1).
+ * workers: a splice waiting on a pipe holds one of them (bounded by
+ * TRILOOP_URING_IOWQ_MAX) until it moves data or is cancelled.
+ * tl_close() and tl_cancel_fd() find a splice by fd_in only: cancel it
+ * before closing fd_out.  Result: bytes moved, 0 at EOF of fd_in.  Sync
+ * errors, besides the usual ones: -EBADF (fd_out < 0), -EINVAL (an offset
+ * below -1).
  */
 int tl_splice(tl_loop *loop, tl_op *op, int fd_in, int64_t off_in, int fd_out, int64_t off_out,
               size_t len, unsigned flags, tl_op_cb cb);
