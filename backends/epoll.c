@@ -197,7 +197,8 @@ static int modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) {
 
 static void job_work(struct tl__job *job) {
   tl_op *op = (tl_op *)((char *)job - offsetof(tl_op, tl__job));
-  job->res = tl__op_run_blocking(op);
+  job->res = op->type == TL_OP_SPLICE ? tl__op_run_splice_waiting(job, op)
+                                      : tl__op_run_blocking(op);
 }
 
 static void job_done(struct tl__job *job) {
@@ -296,8 +297,15 @@ static int submit(struct tl__base *b, tl_op *op) {
   struct epstate *s = ST(b);
   int fd = op->fd;
   switch (op->type) {
-  case TL_OP_FSYNC: case TL_OP_FDATASYNC: case TL_OP_OPENAT:
+  case TL_OP_FSYNC: case TL_OP_FDATASYNC: case TL_OP_OPENAT: case TL_OP_SPLICE:
+  case TL_OP_STATX: case TL_OP_FTRUNCATE: case TL_OP_FALLOCATE:
+  case TL_OP_UNLINKAT: case TL_OP_MKDIRAT: case TL_OP_RENAMEAT:
     to_pool(b, op);
+    return 0;
+  case TL_OP_SHUTDOWN:
+    /* Never blocks: done here, no pool round trip. */
+    b->syscalls++;
+    tl__base_op_done(b, op, tl__op_run_blocking(op));
     return 0;
   case TL_OP_CLOSE: {
     b->syscalls++;

@@ -156,8 +156,12 @@ static void op_work(struct tl__job *job) {
   int64_t r;
   switch (op->type) {
   case TL_OP_RECV: case TL_OP_SEND: case TL_OP_ACCEPT: case TL_OP_CONNECT:
+  case TL_OP_SENDMSG: case TL_OP_RECVMSG: case TL_OP_SEND_ZC:
     op->tl__res = 0;           /* tl__op_run_nonblocking's connect state */
     r = run_waiting(job, op);
+    break;
+  case TL_OP_SPLICE:
+    r = tl__op_run_splice_waiting(job, op);
     break;
   case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READV: case TL_OP_WRITEV:
   case TL_OP_READ_FIXED: case TL_OP_WRITE_FIXED:
@@ -190,7 +194,14 @@ static int tp_submit(struct tl__base *b, tl_op *op) {
   j->res = 0;
   j->state = TL__JOB_IDLE;
   switch (op->type) {
+  case TL_OP_SHUTDOWN:
+    /* Never blocks: done here, no pool round trip. */
+    op->tl__gen = 0;
+    b->syscalls++;
+    tl__base_op_done(b, op, tl__op_run_blocking(op));
+    return 0;
   case TL_OP_RECV: case TL_OP_SEND: case TL_OP_ACCEPT: case TL_OP_CONNECT:
+  case TL_OP_SENDMSG: case TL_OP_RECVMSG: case TL_OP_SEND_ZC: case TL_OP_SPLICE:
     /* Socket ops may wait for their peer as long as it likes: they are
      * waits, like readiness jobs, so 2,000 idle connections' recvs do not
      * hold every op slot while accepts and file ops queue behind them. */

@@ -68,7 +68,10 @@ enum {
   OP_PARKED = 4,       /* a close waiting for the cancelled ops on its fd */
   OP_QCANCEL = 8,      /* on the list of ops being cancelled in the ring */
   OP_ASKED = 16,       /* its cancel SQE went out in the current round */
-  EPOCH_STEP = 32
+  OP_LINKED = 32,      /* a LINK_TIMEOUT follows it: -ECANCELED means timed out */
+  OP_ZCPLAIN = 64,     /* a send_zc the socket refused: resent as a plain send */
+  OP_CANCELLED = 128,  /* the front end asked a cancel (user, close, destroy) */
+  EPOCH_STEP = 256
 };
 #define OP_EPOCH(op) ((op)->tl__gen & ~(uint32_t)(EPOCH_STEP - 1))
 
@@ -101,6 +104,7 @@ struct uring {
   int iowq_ok;
   unsigned char wish[TL_OP__COUNT];   /* not switched off by the user */
   unsigned char native[TL_OP__COUNT]; /* wished and probed */
+  int link_timeout;                /* IORING_OP_LINK_TIMEOUT is there (5.5) */
   uint16_t next_group;             /* buffer group ids handed out so far */
   uint32_t epoch;                  /* += EPOCH_STEP by fork: older ops are dead */
   unsigned sqes_out;               /* SQEs filled whose CQE is not reaped */
@@ -125,7 +129,7 @@ struct uring {
   unsigned entries;
   int no_defer, no_coop, no_single, no_regring;
   long iowq_max;
-  char desc[512];
+  char desc[1024];
 };
 
 /* ------------------------------------------------------------------ */
@@ -141,7 +145,16 @@ static const char *const op_names[TL_OP__COUNT] = {
   [TL_OP_RECV_MULTISHOT] = "recv_multishot",
   [TL_OP_WORK] = "work",   /* never reaches a backend: the loop runs it on the pool */
   [TL_OP_READ_FIXED] = "read_fixed", [TL_OP_WRITE_FIXED] = "write_fixed",
+  [TL_OP_SHUTDOWN] = "shutdown", [TL_OP_STATX] = "statx", [TL_OP_FTRUNCATE] = "ftruncate",
+  [TL_OP_FALLOCATE] = "fallocate", [TL_OP_UNLINKAT] = "unlinkat", [TL_OP_MKDIRAT] = "mkdirat",
+  [TL_OP_RENAMEAT] = "renameat", [TL_OP_SENDMSG] = "sendmsg", [TL_OP_RECVMSG] = "recvmsg",
+  [TL_OP_SEND_ZC] = "send_zc", [TL_OP_SPLICE] = "splice",
 };
+
+/* IORING_OP_FTRUNCATE (Linux 6.9) is newer than some liburing headers
+ * (Debian 12's 2.3).  Opcode numbers are kernel ABI and the probe tells
+ * whether the running kernel has it, so the number is safe to name. */
+#define TL__OP_FTRUNCATE 55
 
 static const int op_opcode[TL_OP__COUNT] = {
   [TL_OP_READ] = IORING_OP_READ, [TL_OP_WRITE] = IORING_OP_WRITE,
@@ -153,6 +166,12 @@ static const int op_opcode[TL_OP__COUNT] = {
   [TL_OP_RECV_MULTISHOT] = IORING_OP_RECV,
   [TL_OP_WORK] = IORING_OP_NOP,
   [TL_OP_READ_FIXED] = IORING_OP_READ_FIXED, [TL_OP_WRITE_FIXED] = IORING_OP_WRITE_FIXED,
+  [TL_OP_SHUTDOWN] = IORING_OP_SHUTDOWN, [TL_OP_STATX] = IORING_OP_STATX,
+  [TL_OP_FTRUNCATE] = TL__OP_FTRUNCATE, [TL_OP_FALLOCATE] = IORING_OP_FALLOCATE,
+  [TL_OP_UNLINKAT] = IORING_OP_UNLINKAT, [TL_OP_MKDIRAT] = IORING_OP_MKDIRAT,
+  [TL_OP_RENAMEAT] = IORING_OP_RENAMEAT, [TL_OP_SENDMSG] = IORING_OP_SENDMSG,
+  [TL_OP_RECVMSG] = IORING_OP_RECVMSG, [TL_OP_SEND_ZC] = IORING_OP_SEND_ZC,
+  [TL_OP_SPLICE] = IORING_OP_SPLICE,
 };
 
 /* "1", "yes", "on": a switch-off variable is set. */
@@ -270,14 +289,18 @@ static void describe(struct uring *u) {
     { IORING_SETUP_CLAMP, "clamp" },
     { IORING_SETUP_CQSIZE, "cqsize" },
   };
-  char flags[160] = "", pool[128] = "";
-  size_t n = 0, p = 0;
+  char flags[160] = "", pool[256] = "", native[320] = "";
+  size_t n = 0, p = 0, q = 0;
   for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++)
     if (u->setup_flags & fl[i].f)
       n += (size_t)snprintf(flags + n, sizeof flags - n, "%s%s", n ? "|" : "", fl[i].n);
   for (int t = 1; t < TL_OP__COUNT; t++)
-    if (!u->native[t] && t != TL_OP_WORK)
+    if (t == TL_OP_WORK)
+      continue;
+    else if (!u->native[t])
       p += (size_t)snprintf(pool + p, sizeof pool - p, "%s%s", p ? "," : "", op_names[t]);
+    else
+      q += (size_t)snprintf(native + q, sizeof native - q, "%s%s", q ? "," : "", op_names[t]);
   char iowq[48];
   if (u->iowq_ok)
     snprintf(iowq, sizeof iowq, "%u/%u", u->iowq[0], u->iowq[1]);
@@ -285,12 +308,12 @@ static void describe(struct uring *u) {
     snprintf(iowq, sizeof iowq, "%s", u->iowq_max == 0 ? "kernel default" : "unbounded (refused)");
   snprintf(u->desc, sizeof u->desc,
            "io_uring sq %u cq %u, setup %s, io-wq max %s, %s ring fd, "
-           "wait %s, pool ops: %s",
+           "wait %s, pool ops: %s, native ops: %s",
            u->ring.sq.ring_entries, u->ring.cq.ring_entries,
            n ? flags : "none", iowq,
            u->no_regring ? "plain" : "registered",
            (u->features & IORING_FEAT_EXT_ARG) ? "ext_arg" : "timeout sqe",
-           p ? pool : "none");
+           p ? pool : "none", q ? native : "none");
 }
 
 /* Creates the ring and everything that hangs off it.  Used by init and by
@@ -355,6 +378,9 @@ static int ring_setup(struct tl__base *b, struct uring *u) {
    * SEND_ZC: the opcode is the cheapest version test there is. */
   if (!probe || !io_uring_opcode_supported(probe, IORING_OP_SEND_ZC))
     u->native[TL_OP_RECV_MULTISHOT] = 0;
+  /* Deadlines ride on a linked timeout where there is one; otherwise the
+   * front end's timer and a cancel. */
+  u->link_timeout = probe && io_uring_opcode_supported(probe, IORING_OP_LINK_TIMEOUT);
   if (probe)
     io_uring_free_probe(probe);
   u->pid = getpid();
@@ -423,6 +449,7 @@ static int enter(struct tl__base *b, struct uring *u, unsigned submit,
 static void reap(struct tl__base *b, struct uring *u);
 static void ms_ended(struct tl__base *b, struct uring *u, tl_op *op, int res, unsigned flags);
 static void op_finished(struct tl__base *b, struct uring *u, tl_op *op, int64_t res);
+static void zc_ended(struct tl__base *b, struct uring *u, tl_op *op, int res, unsigned flags);
 
 /* An SQE to fill, flushing the SQ to the kernel when it is full (never
  * dropping anything).  NULL only if the kernel keeps refusing to take
@@ -527,6 +554,12 @@ static void reap(struct tl__base *b, struct uring *u) {
       switch (ud & TAG_MASK) {
       case TAG_OP: {
         tl_op *op = (tl_op *)(uintptr_t)ud;
+        if ((batch[i].flags & IORING_CQE_F_MORE) && op->type == TL_OP_SEND_ZC) {
+          /* The send's result; the notification that the kernel let go
+           * of the buffer follows, and only then may the caller reuse it. */
+          op->tl__res = batch[i].res;
+          break;
+        }
         if (batch[i].flags & IORING_CQE_F_MORE) {
           /* A message of a multishot recv; the op stays armed. */
           if (!u->draining && (batch[i].flags & IORING_CQE_F_BUFFER)) {
@@ -541,6 +574,8 @@ static void reap(struct tl__base *b, struct uring *u) {
           u->reported++;
           if (op->type == TL_OP_RECV_MULTISHOT)
             ms_ended(b, u, op, batch[i].res, batch[i].flags);
+          else if (op->type == TL_OP_SEND_ZC)
+            zc_ended(b, u, op, batch[i].res, batch[i].flags);
           else
             op_finished(b, u, op, batch[i].res);
         }
@@ -698,8 +733,12 @@ static void pool_work(struct tl__job *j) {
   int waits;
   switch (op->type) {
   case TL_OP_RECV: case TL_OP_SEND: case TL_OP_ACCEPT: case TL_OP_CONNECT:
+  case TL_OP_SENDMSG: case TL_OP_RECVMSG: case TL_OP_SEND_ZC:
     waits = 1;
     break;
+  case TL_OP_SPLICE:
+    j->res = j->cancelled ? -ECANCELED : tl__op_run_splice_waiting(j, op);
+    return;
   case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READV: case TL_OP_WRITEV:
   case TL_OP_READ_FIXED: case TL_OP_WRITE_FIXED:
     /* Pipes, ttys and sockets can block forever: wait so cancel works. */
@@ -747,7 +786,7 @@ static inline unsigned clamp_len(size_t len) {
   return len > MAX_RW ? MAX_RW : (unsigned)len;
 }
 
-static int ring_submit(struct tl__base *b, struct uring *u, tl_op *op);
+static int ring_submit(struct tl__base *b, struct uring *u, tl_op *op, double limit);
 
 static int uring_submit(struct tl__base *b, tl_op *op) {
   struct uring *u = b->bstate;
@@ -763,6 +802,12 @@ static int uring_submit(struct tl__base *b, tl_op *op) {
          t == TL_OP_WRITE_FIXED) && op->u.rw.off < 0) ||
        ((t == TL_OP_READV || t == TL_OP_WRITEV) && op->u.rwv.off < 0)))
     native = 0;
+  if (!native && t == TL_OP_SHUTDOWN) {
+    /* Never blocks: done here, no pool round trip. */
+    b->syscalls++;
+    tl__base_op_done(b, op, tl__op_run_blocking(op));
+    return 0;
+  }
   if (!native)
     return pool_submit(b, op);
   if (t == TL_OP_CLOSE && (unsigned)op->fd < u->nslots && u->slots[op->fd].cancelling) {
@@ -771,7 +816,13 @@ static int uring_submit(struct tl__base *b, tl_op *op) {
     u->slots[op->fd].closes = op;
     return 0;
   }
-  return ring_submit(b, u, op);
+  /* A close always closes (a timeout must not cancel it), and a multishot
+   * re-arms without its submit: both keep the front end's timer. */
+  double limit = t == TL_OP_CLOSE || t == TL_OP_RECV_MULTISHOT ? -1 : b->op_limit;
+  int r = ring_submit(b, u, op, limit);
+  if (r == 0 && (op->tl__gen & OP_LINKED))
+    b->op_limit_taken = 1;
+  return r;
 }
 
 /*
@@ -792,11 +843,20 @@ static void sock_nonblock(struct tl__base *b, struct uring *u, int fd) {
     u->slots[fd].nonblock = 1;
 }
 
-static int ring_submit(struct tl__base *b, struct uring *u, tl_op *op) {
+static void to_ts(struct __kernel_timespec *ts, double t);
+
+/* limit >= 0: the op's time limit in seconds, as a LINK_TIMEOUT right
+ * behind it.  The kernel then cancels the op itself when it expires (its
+ * CQE says -ECANCELED, reported as -ETIMEDOUT) and the op's one CQE stays
+ * its only completion, so the exactly-once rule needs nothing more.  Both
+ * SQEs must reach the kernel in one submit, or the op would go without its
+ * timeout: when the SQ has no room for two, the front end's timer does it. */
+static int ring_submit(struct tl__base *b, struct uring *u, tl_op *op, double limit) {
+  int link = limit >= 0 && u->link_timeout && io_uring_sq_space_left(&u->ring) >= 2;
   struct io_uring_sqe *sqe = get_sqe(b, u);
   if (!sqe)
     return -EAGAIN;
-  op->tl__gen = u->epoch | ROUTE_RING;
+  op->tl__gen = u->epoch | ROUTE_RING | (op->tl__gen & OP_ZCPLAIN);
   switch (op->type) {
   case TL_OP_READ:
     io_uring_prep_read(sqe, op->fd, op->u.rw.buf, clamp_len(op->u.rw.len),
@@ -859,6 +919,51 @@ static int ring_submit(struct tl__base *b, struct uring *u, tl_op *op) {
     io_uring_prep_write_fixed(sqe, op->fd, op->u.rw.buf, clamp_len(op->u.rw.len),
                               (uint64_t)op->u.rw.off, (int)op->u.rw.buf_index);
     break;
+  case TL_OP_SHUTDOWN:
+    io_uring_prep_shutdown(sqe, op->fd, op->u.shut.how);
+    break;
+  case TL_OP_STATX:
+    io_uring_prep_statx(sqe, op->fd, op->u.statx.path, op->u.statx.flags, op->u.statx.mask,
+                        op->u.statx.buf);
+    break;
+  case TL_OP_FTRUNCATE:
+    /* As liburing's io_uring_prep_ftruncate (2.6): the length in off. */
+    io_uring_prep_rw(TL__OP_FTRUNCATE, sqe, op->fd, NULL, 0, (uint64_t)op->u.trunc.len);
+    break;
+  case TL_OP_FALLOCATE:
+    io_uring_prep_fallocate(sqe, op->fd, op->u.falloc.mode, (uint64_t)op->u.falloc.off,
+                            (uint64_t)op->u.falloc.len);
+    break;
+  case TL_OP_UNLINKAT:
+    io_uring_prep_unlinkat(sqe, op->fd, op->u.path.path, op->u.path.flags);
+    break;
+  case TL_OP_MKDIRAT:
+    io_uring_prep_mkdirat(sqe, op->fd, op->u.path.path, op->u.path.mode);
+    break;
+  case TL_OP_RENAMEAT:
+    io_uring_prep_renameat(sqe, op->fd, op->u.rename.oldpath, op->u.rename.newdirfd,
+                           op->u.rename.newpath, op->u.rename.flags);
+    break;
+  case TL_OP_SENDMSG:
+    io_uring_prep_sendmsg(sqe, op->fd, op->u.msghdr.msg,
+                          (unsigned)(op->u.msghdr.flags | MSG_NOSIGNAL));
+    break;
+  case TL_OP_RECVMSG:
+    io_uring_prep_recvmsg(sqe, op->fd, op->u.msghdr.msg, (unsigned)op->u.msghdr.flags);
+    break;
+  case TL_OP_SEND_ZC:
+    if (op->tl__gen & OP_ZCPLAIN)
+      io_uring_prep_send(sqe, op->fd, op->u.msg.buf, clamp_len(op->u.msg.len),
+                         op->u.msg.flags | MSG_NOSIGNAL);
+    else
+      io_uring_prep_send_zc(sqe, op->fd, op->u.msg.buf, clamp_len(op->u.msg.len),
+                            op->u.msg.flags | MSG_NOSIGNAL, 0);
+    break;
+  case TL_OP_SPLICE:
+    io_uring_prep_splice(sqe, op->fd, op->u.splice.off_in, op->u.splice.fd_out,
+                         op->u.splice.off_out, clamp_len(op->u.splice.len),
+                         op->u.splice.flags);
+    break;
   }
   /* A registered fd goes through its registered file: no fget/fput per op. */
   if (b->fixed.nfiles && tl__op_uses_fixed_file(op->type)) {
@@ -870,6 +975,15 @@ static int ring_submit(struct tl__base *b, struct uring *u, tl_op *op) {
   }
   io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op);
   u->ops_out++;
+  if (link) {
+    struct io_uring_sqe *ts_sqe = get_sqe(b, u);   /* there is room: never flushes */
+    struct __kernel_timespec *ts = (struct __kernel_timespec *)(void *)op->tl__ts;
+    to_ts(ts, limit);
+    sqe->flags |= IOSQE_IO_LINK;
+    io_uring_prep_link_timeout(ts_sqe, ts, 0);
+    io_uring_sqe_set_data64(ts_sqe, TAG_INTERNAL);
+    op->tl__gen |= OP_LINKED;
+  }
   return 0;
 }
 
@@ -892,7 +1006,9 @@ static int cancel_in_ring(struct tl__base *b, struct uring *u, tl_op *op) {
 
 /* A cancelled op holds back closes of its fd until it completes. */
 static void count_cancel(struct uring *u, tl_op *op) {
-  if (op->fd < 0 || op->type == TL_OP_OPENAT || op->type == TL_OP_CLOSE ||
+  int t = op->type;
+  if (op->fd < 0 || t == TL_OP_OPENAT || t == TL_OP_CLOSE || t == TL_OP_STATX ||
+      t == TL_OP_UNLINKAT || t == TL_OP_MKDIRAT || t == TL_OP_RENAMEAT ||
       (op->tl__gen & OP_COUNTED))
     return;   /* counted once, however often it is asked to cancel */
   if ((unsigned)op->fd >= u->nslots && grow_slots(u, op->fd) < 0)
@@ -922,6 +1038,16 @@ static void unqueue_cancel(struct uring *u, tl_op *op) {
 static void op_finished(struct tl__base *b, struct uring *u, tl_op *op, int64_t res) {
   if (op->tl__gen & OP_QCANCEL)
     unqueue_cancel(u, op);
+  /* An op an io-wq worker was blocked in (a splice on an empty pipe) is
+   * interrupted by a signal when cancelled, and its CQE carries -EINTR or
+   * the kernel-internal restart codes (ERESTARTSYS 512 .. 516): for an op
+   * we asked to stop, that is a cancel. */
+  if ((op->tl__gen & (OP_LINKED | OP_CANCELLED)) &&
+      (res == -EINTR || (res <= -512 && res >= -516)))
+    res = -ECANCELED;
+  /* Cancelled by its linked timeout, not by a cancel of ours. */
+  if ((op->tl__gen & (OP_LINKED | OP_CANCELLED)) == OP_LINKED && res == -ECANCELED)
+    res = -ETIMEDOUT;
   if ((op->tl__gen & OP_COUNTED) && OP_EPOCH(op) == u->epoch) {
     struct slot *s = &u->slots[op->fd];
     if (--s->cancelling == 0) {
@@ -930,7 +1056,7 @@ static void op_finished(struct tl__base *b, struct uring *u, tl_op *op, int64_t 
       while (c) {
         tl_op *next = c->tl__qnext;
         c->tl__qnext = NULL;
-        int r = ring_submit(b, u, c);
+        int r = ring_submit(b, u, c, -1);
         if (r < 0)
           tl__base_op_done(b, c, r);
         c = next;
@@ -951,9 +1077,35 @@ static void ms_ended(struct tl__base *b, struct uring *u, tl_op *op, int res, un
     if (op->tl__gen & OP_COUNTED)
       res = -ECANCELED;
     else
-      res = ring_submit(b, u, op);
+      res = ring_submit(b, u, op, -1);
     if (res == 0)
       return;
+  }
+  op_finished(b, u, op, res);
+}
+
+/* A send_zc's last CQE: the notification (its result came before, with
+ * F_MORE), or the only one (an error before anything was sent).  A socket
+ * without zero-copy support (AF_UNIX) refuses it with -EOPNOTSUPP: it is
+ * resent as a plain send, as the header promises. */
+static void zc_ended(struct tl__base *b, struct uring *u, tl_op *op, int res, unsigned flags) {
+  if (flags & IORING_CQE_F_NOTIF)
+    res = (int)op->tl__res;
+  /* Refused, and a cancel is already asked: the plain send it would have
+   * become is cancelled before it starts. */
+  if (res == -EOPNOTSUPP && (op->tl__gen & (OP_ZCPLAIN | OP_CANCELLED)) == OP_CANCELLED)
+    res = -ECANCELED;
+  if (res == -EOPNOTSUPP && !(op->tl__gen & (OP_ZCPLAIN | OP_CANCELLED))) {
+    double limit = -1;
+    if (op->tl__gen & OP_LINKED) {   /* keep its timeout (restarted) */
+      const struct __kernel_timespec *ts = (const void *)op->tl__ts;
+      limit = (double)ts->tv_sec + (double)ts->tv_nsec * 1e-9;
+    }
+    op->tl__gen |= OP_ZCPLAIN;
+    if (ring_submit(b, u, op, limit) == 0) {
+      u->reported--;   /* nothing reached the front end yet */
+      return;
+    }
   }
   op_finished(b, u, op, res);
 }
@@ -1066,6 +1218,7 @@ static int reregister(struct tl__base *b) {
 
 static int uring_cancel(struct tl__base *b, tl_op *op) {
   struct uring *u = b->bstate;
+  op->tl__gen |= OP_CANCELLED;
   if (OP_EPOCH(op) != u->epoch) {
     /* Submitted to the parent's ring or pool before fork: nothing in this
      * process will ever complete it. */

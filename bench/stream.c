@@ -6,7 +6,11 @@
  * this process, accepts with tl_accept and reads with tl_recv into one
  * --bufsize buffer until EOF, counting bytes; backend from TRILOOP_BACKEND.
  * --impl plain-recv serves the same with a blocking recv() loop instead, the
- * floor no event loop can beat.  One result line:
+ * floor no event loop can beat.
+ * --zc 0|1 turns the stream around: this process sends --msg chunks with
+ * tl_send (0) or tl_send_zc (1) for --secs, one op in flight, and the
+ * client drains with blocking recv().  impl is then triloop-send or
+ * triloop-send-zc and ops counts sends.  One result line:
  *   workload=stream impl=.. backend=.. msg=.. bufsize=.. ops=<recvs> secs=..
  *   ops_per_s=.. cpu_us_per_op=.. mbps=.. cpu_us_per_mb=.. syscalls_per_op=..
  * (MB = 10^6 bytes; CPU is the server's.)
@@ -26,6 +30,38 @@ static uint64_t bytes, recvs;
 static double t_first, t_last, cpu_first;
 static int lfd, cfd = -1, failed;
 static tl_op rop, aop;
+static int zc = -1;            /* --zc: -1 receive, 0 tl_send, 1 tl_send_zc */
+static long send_msg;
+static double send_end, send_secs;
+
+static int send_next(tl_loop *loop, tl_op *op);
+
+static void on_send(tl_loop *loop, tl_op *op, int64_t res)
+{
+  if (res > 0) {
+    bytes += (uint64_t)res;
+    recvs++;
+    if (sb_now() < send_end) {
+      int r = send_next(loop, op);
+      if (r == 0)
+        return;
+      res = r;
+    }
+  }
+  t_last = sb_now();
+  if (res < 0 && res != -ECANCELED && res != -ESHUTDOWN) {
+    fprintf(stderr, "%s: send: %s\n", prog, tl_strerror((int)res));
+    failed = 1;
+  }
+  shutdown(cfd, SHUT_WR);
+  tl_break(loop);
+}
+
+static int send_next(tl_loop *loop, tl_op *op)
+{
+  return zc ? tl_send_zc(loop, op, cfd, buf, (size_t)send_msg, 0, on_send)
+            : tl_send(loop, op, cfd, buf, (size_t)send_msg, 0, on_send);
+}
 
 static void on_recv(tl_loop *loop, tl_op *op, int64_t res)
 {
@@ -59,7 +95,15 @@ static void on_accept(tl_loop *loop, tl_op *op, int64_t res)
     return;
   }
   cfd = (int)res;
-  int r = tl_recv(loop, &rop, cfd, buf, bufsize, 0, on_recv);
+  int r;
+  if (zc >= 0) {
+    t_first = sb_now();
+    cpu_first = sb_cpu(RUSAGE_SELF);
+    send_end = t_first + send_secs;
+    r = send_next(loop, &rop);
+  } else {
+    r = tl_recv(loop, &rop, cfd, buf, bufsize, 0, on_recv);
+  }
   if (r < 0) {
     fprintf(stderr, "%s: recv submit: %s\n", prog, tl_strerror(r));
     failed = 1;
@@ -86,6 +130,14 @@ static void client(int port, long msg, double secs, int cpu)
   char *out = malloc((size_t)msg);
   if (!out)
     _exit(1);
+  if (zc >= 0) {   /* the server sends: drain until EOF */
+    for (;;) {
+      ssize_t n = recv(fd, out, (size_t)msg, 0);
+      if (n > 0 || (n < 0 && errno == EINTR))
+        continue;
+      _exit(n < 0 ? 1 : 0);
+    }
+  }
   memset(out, 'x', (size_t)msg);
   double end = sb_now() + secs;
   unsigned n = 0;
@@ -114,16 +166,22 @@ int main(int argc, char **argv)
     else if (!strcmp(a, "--msg")) { msg = sb_parse_long(prog, a, v, 1, 16 << 20); i++; }
     else if (!strcmp(a, "--bufsize")) { bufsize = (size_t)sb_parse_long(prog, a, v, 1, 16 << 20); i++; }
     else if (!strcmp(a, "--cpu")) { cpu = sb_parse_long(prog, a, v, -1, 4096); i++; }
+    else if (!strcmp(a, "--zc")) { zc = (int)sb_parse_long(prog, a, v, 0, 1); i++; }
     else if (!strcmp(a, "--impl")) {
       impl = v; i++;
       if (!v || (strcmp(v, "triloop") && strcmp(v, "plain-recv")))
         sb_die(prog, "--impl must be triloop or plain-recv, got '%s'", v ? v : "(nothing)");
     } else {
       fprintf(stderr, "usage: %s [--secs S] [--msg CHUNK] [--bufsize B] [--cpu N|-1]"
-                      " [--impl triloop|plain-recv]\n", prog);
+                      " [--impl triloop|plain-recv] [--zc 0|1]\n", prog);
       sb_die(prog, "unknown option '%s'", a);
     }
   }
+  if (zc >= 0 && strcmp(impl, "triloop"))
+    sb_die(prog, "--zc measures triloop's sends: not with --impl %s", impl);
+  if (zc >= 0 && bufsize < (size_t)msg)
+    bufsize = (size_t)msg;
+  send_msg = msg;
   signal(SIGPIPE, SIG_IGN);
   buf = malloc(bufsize);
   if (!buf)
@@ -162,6 +220,8 @@ int main(int argc, char **argv)
     tl_timer deadline;
     tl_timer_init(&deadline, on_deadline, secs + 10, 0);
     tl_timer_start(loop, &deadline);
+    memset(buf, 'y', bufsize);
+    send_secs = secs;
     int r = tl_accept(loop, &aop, lfd, NULL, NULL, 0, on_accept);
     if (r < 0)
       sb_die(prog, "accept submit: %s", tl_strerror(r));
@@ -207,6 +267,8 @@ int main(int argc, char **argv)
   char sper[32] = "-";
   if (triloop)
     snprintf(sper, sizeof sper, "%.3f", (double)(st1.syscalls - st0.syscalls) / (double)recvs);
+  if (zc >= 0)
+    impl = zc ? "triloop-send-zc" : "triloop-send";
   printf("workload=stream impl=%s backend=%s msg=%ld bufsize=%zu ops=%llu secs=%.3f ops_per_s=%.0f "
          "cpu_us_per_op=%.3f mbps=%.1f cpu_us_per_mb=%.2f syscalls_per_op=%s\n",
          impl, bname, msg, bufsize, (unsigned long long)recvs, el, (double)recvs / el,

@@ -386,11 +386,16 @@ enum tl_op_type {
   TL_OP_RECV_MULTISHOT,     /* tl_recv_multishot(): see below */
   TL_OP_WORK,               /* tl_work(): a function of the caller's, on the pool */
   TL_OP_READ_FIXED, TL_OP_WRITE_FIXED,   /* tl_read_fixed(), tl_write_fixed() */
+  TL_OP_SHUTDOWN, TL_OP_STATX, TL_OP_FTRUNCATE, TL_OP_FALLOCATE,
+  TL_OP_UNLINKAT, TL_OP_MKDIRAT, TL_OP_RENAMEAT,
+  TL_OP_SENDMSG, TL_OP_RECVMSG, TL_OP_SEND_ZC, TL_OP_SPLICE,
   TL_OP__COUNT
 };
 
 typedef struct tl_op tl_op;
 typedef struct tl_bufring tl_bufring;
+struct statx;               /* <sys/stat.h> with _GNU_SOURCE, or <linux/stat.h> */
+struct msghdr;
 typedef void (*tl_op_cb)(tl_loop *loop, tl_op *op, int64_t result);
 /* tl_work(): runs on a pool worker; its return value is the op's result. */
 typedef int64_t (*tl_work_fn)(tl_op *op);
@@ -433,6 +438,16 @@ struct tl_op {
      * of the current callback (tl_op_bufid); buf and len are private. */
     struct { void *buf; size_t len; int flags; uint32_t bid; tl_bufring *ring; } ms;
     struct { tl_work_fn fn; } work;                                 /* fd = -1 */
+    struct { int how; } shut;                                       /* SHUTDOWN */
+    /* STATX (fd = dirfd), UNLINKAT and MKDIRAT (path, flags or mode). */
+    struct { const char *path; int flags; unsigned mask; struct statx *buf; } statx;
+    struct { const char *path; int flags; mode_t mode; } path;      /* fd = dirfd */
+    struct { const char *oldpath; const char *newpath; int newdirfd; unsigned flags; } rename;
+    struct { int64_t len; } trunc;                                  /* FTRUNCATE */
+    struct { int64_t off; int64_t len; int mode; } falloc;          /* FALLOCATE */
+    struct { struct msghdr *msg; int flags; } msghdr;               /* SENDMSG/RECVMSG */
+    /* SPLICE: fd = fd_in. */
+    struct { int fd_out; unsigned flags; int64_t off_in, off_out; size_t len; } splice;
   } u;
   /* private */
   struct tl_op *tl__next, *tl__prev;   /* loop's in-flight list */
@@ -447,6 +462,7 @@ struct tl_op {
   union {
     struct tl__job tl__job;            /* thread-pool path */
     tl_io tl__io;                      /* emulated multishot: readiness */
+    int64_t tl__ts[2];                 /* uring: a linked timeout's timespec */
   };
 };
 
@@ -479,6 +495,73 @@ int tl_connect(tl_loop *loop, tl_op *op, int fd, const struct sockaddr *addr, so
 int tl_recv(tl_loop *loop, tl_op *op, int fd, void *buf, size_t len, int flags, tl_op_cb cb);
 int tl_send(tl_loop *loop, tl_op *op, int fd, const void *buf, size_t len, int flags, tl_op_cb cb);
 
+/*
+ * Sockets beyond send and recv.
+ * tl_shutdown: shutdown(2) (how: SHUT_RD, SHUT_WR, SHUT_RDWR); result 0.
+ * tl_sendmsg / tl_recvmsg: sendmsg(2) / recvmsg(2) on any socket, with
+ * ancillary data (SCM_RIGHTS, ...): UDP servers, fd passing.  The msghdr
+ * and everything it names (name, iovecs and their buffers, control) are
+ * the caller's to keep untouched until the callback, as any op's buffer;
+ * recvmsg writes msg_namelen, msg_controllen and msg_flags back before the
+ * callback.  sendmsg adds MSG_NOSIGNAL; epoll and threadpool add
+ * MSG_DONTWAIT, never O_NONBLOCK.  Received fds come with MSG_CMSG_CLOEXEC
+ * only if flags says so.  Result: bytes.  Sync errors as tl_send, and
+ * -EINVAL for a NULL msg.
+ * tl_send_zc: a send that lets the kernel transmit straight from buf
+ * (uring, Linux >= 6.0, IORING_OP_SEND_ZC, TCP and UDP sockets).  The
+ * callback runs once, after the kernel has let go of buf: from then on buf
+ * may be reused (the kernel's separate "buffer released" notification is
+ * folded into that one callback; it can come a little later than a plain
+ * send's).  Where zero copy is not possible (other backends, older
+ * kernels, unix sockets), it is a plain tl_send with the same contract.
+ * Result: bytes sent.
+ */
+int tl_shutdown(tl_loop *loop, tl_op *op, int fd, int how, tl_op_cb cb);
+int tl_sendmsg(tl_loop *loop, tl_op *op, int fd, const struct msghdr *msg, int flags, tl_op_cb cb);
+int tl_recvmsg(tl_loop *loop, tl_op *op, int fd, struct msghdr *msg, int flags, tl_op_cb cb);
+int tl_send_zc(tl_loop *loop, tl_op *op, int fd, const void *buf, size_t len, int flags, tl_op_cb cb);
+
+/*
+ * File-system ops, as the syscalls of the same names (result 0, or the
+ * syscall's -errno: statx of a missing path is -ENOENT).  On uring they are
+ * native ops where the running kernel has the opcode (triloop-info lists
+ * them), else they run on the blocking pool, as on epoll and threadpool.
+ * Paths: dirfd may be AT_FDCWD.  A path (and statx's buf) stays the
+ * caller's to keep untouched until the callback: on uring the kernel may
+ * read the path after the submit returned, from a worker.
+ * A running fs op cannot be interrupted: a cancel or a deadline that comes
+ * too late gets its real result.  tl_statx needs struct statx (glibc 2.28:
+ * <sys/stat.h> with _GNU_SOURCE).  tl_renameat's flags: renameat2(2)
+ * (RENAME_NOREPLACE, ...).  Sync errors: -EINVAL (NULL path or buf),
+ * -EBADF (fd < 0 other than AT_FDCWD for a dirfd), -EBUSY, -ESHUTDOWN.
+ */
+int tl_statx(tl_loop *loop, tl_op *op, int dirfd, const char *path, int flags, unsigned mask,
+             struct statx *buf, tl_op_cb cb);
+int tl_ftruncate(tl_loop *loop, tl_op *op, int fd, int64_t len, tl_op_cb cb);
+int tl_fallocate(tl_loop *loop, tl_op *op, int fd, int mode, int64_t off, int64_t len, tl_op_cb cb);
+int tl_unlinkat(tl_loop *loop, tl_op *op, int dirfd, const char *path, int flags, tl_op_cb cb);
+int tl_mkdirat(tl_loop *loop, tl_op *op, int dirfd, const char *path, mode_t mode, tl_op_cb cb);
+int tl_renameat(tl_loop *loop, tl_op *op, int olddirfd, const char *oldpath, int newdirfd,
+                const char *newpath, unsigned flags, tl_op_cb cb);
+
+/*
+ * splice(2): moves up to len bytes from fd_in to fd_out, one of which must
+ * be a pipe, without a copy through user memory.  off_in / off_out: -1 for
+ * a pipe or the file position, else the offset (as splice's NULL or
+ * pointer).  flags: SPLICE_F_MOVE, SPLICE_F_MORE.  A splice waiting on an
+ * empty or full pipe can be cancelled on every backend (the pool path
+ * waits for the pipe's readiness rather than blocking in splice(2)).
+ * uring: IORING_OP_SPLICE (Linux 5.7), which the kernel runs in its io-wq
+ * workers: a splice waiting on a pipe holds one of them (bounded by
+ * TRILOOP_URING_IOWQ_MAX) until it moves data or is cancelled.
+ * tl_close() and tl_cancel_fd() find a splice by fd_in only: cancel it
+ * before closing fd_out.  Result: bytes moved, 0 at EOF of fd_in.  Sync
+ * errors, besides the usual ones: -EBADF (fd_out < 0), -EINVAL (an offset
+ * below -1).
+ */
+int tl_splice(tl_loop *loop, tl_op *op, int fd_in, int64_t off_in, int fd_out, int64_t off_out,
+              size_t len, unsigned flags, tl_op_cb cb);
+
 /* Generic submit of a filled-in op (type, fd, u, cb). */
 int tl_op_submit(tl_loop *loop, tl_op *op);
 
@@ -496,8 +579,11 @@ int tl_op_cancel(tl_loop *loop, tl_op *op);
  * of `after` seconds, counted from that submit; tl_op_set_deadline() an
  * absolute limit against tl_now().  When the limit passes before the op
  * completes, the loop cancels it and its callback gets -ETIMEDOUT instead
- * of -ECANCELED.  The race with a real completion is decided by which one
- * the kernel (or worker) finishes first: the callback still runs exactly
+ * of -ECANCELED.  On uring an op that runs on the ring carries its limit
+ * as a linked timeout (IORING_OP_LINK_TIMEOUT), so the kernel cancels it
+ * without a wake-up of the loop; elsewhere (and for close, multishot and
+ * pool-run ops) the loop's timer does.  The race with a real completion is
+ * decided by which one the kernel (or worker) finishes first: the callback still runs exactly
  * once, with either the op's real result or -ETIMEDOUT, never both.  An op
  * that cannot be interrupted (a tl_work() already running, a close) gets its
  * real result, late.  The setting stays with the op (so a resubmitted recv

@@ -195,6 +195,7 @@ int tl__base_init(struct tl__base *b, unsigned flags) {
   pthread_mutex_init(&b->post_lock, NULL);
   b->post_head = b->post_tail = NULL;
   memset(&b->fixed, 0, sizeof b->fixed);
+  b->op_limit = -1;
 
   int r = id == TL_BACKEND_AUTO ? setup_auto(b) : backend_setup(b, (int)id);
   if (r < 0) {

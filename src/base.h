@@ -180,6 +180,12 @@ struct tl__base {
 
   struct tl__fixed fixed;       /* registered buffers and files */
 
+  /* During a submit only: the op's time limit in seconds from now (< 0:
+   * none).  A backend that times the op out by itself (a linked timeout)
+   * sets op_limit_taken; otherwise the front end's timer does it. */
+  double op_limit;
+  int op_limit_taken;
+
   unsigned flags;               /* the loop's TL_FLAG_* */
   char why[160];                /* last backend setup failure, or auto's reason */
 };
@@ -220,6 +226,14 @@ int tl__set_nonblock(int fd);
 int64_t tl__op_run_blocking(tl_op *op);
 /* The same, never blocking: -EAGAIN when the fd is not ready. */
 int64_t tl__op_run_nonblocking(tl_op *op);
+/* Sendmsg, recvmsg, send_zc and the older socket ops: they may wait for
+ * their peer forever, so the pool runs them as cancellable waits. */
+int tl__op_is_socket_op(int type);
+/* statx, ftruncate, fallocate, unlinkat, mkdirat, renameat: pool work. */
+int tl__op_is_fs_op(int type);
+/* A splice on a pool worker: nonblocking tries and tl__pool_wait on the
+ * side that blocks, so that a cancel interrupts it. */
+int64_t tl__op_run_splice_waiting(struct tl__job *job, tl_op *op);
 /* TL_READ or TL_WRITE: which readiness a socket op waits for. */
 unsigned tl__op_wants(const tl_op *op);
 

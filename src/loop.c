@@ -994,13 +994,45 @@ static int is_rw(int type) {
          type == TL_OP_WRITE_FIXED;
 }
 
+/* Ops whose fd is a directory their path is resolved against (AT_FDCWD
+ * allowed), not a file they work on: closing or cancelling that fd does
+ * not concern them. */
+static int is_dirfd_op(int type) {
+  return type == TL_OP_OPENAT || type == TL_OP_STATX || type == TL_OP_UNLINKAT ||
+         type == TL_OP_MKDIRAT || type == TL_OP_RENAMEAT;
+}
+
 static int op_validate(const tl_op *op) {
   if (op->type <= TL_OP_NONE || op->type >= TL_OP__COUNT || !op->cb)
     return -EINVAL;
-  if (op->fd < 0 && !(op->type == TL_OP_OPENAT && op->fd == AT_FDCWD) &&
+  if (op->fd < 0 && !(is_dirfd_op(op->type) && op->fd == AT_FDCWD) &&
       op->type != TL_OP_WORK)
     return -EBADF;
   switch (op->type) {
+  case TL_OP_STATX:
+    if (!op->u.statx.path || !op->u.statx.buf)
+      return -EINVAL;
+    break;
+  case TL_OP_UNLINKAT: case TL_OP_MKDIRAT:
+    if (!op->u.path.path)
+      return -EINVAL;
+    break;
+  case TL_OP_RENAMEAT:
+    if (!op->u.rename.oldpath || !op->u.rename.newpath)
+      return -EINVAL;
+    if (op->u.rename.newdirfd < 0 && op->u.rename.newdirfd != AT_FDCWD)
+      return -EBADF;
+    break;
+  case TL_OP_SENDMSG: case TL_OP_RECVMSG:
+    if (!op->u.msghdr.msg)
+      return -EINVAL;
+    break;
+  case TL_OP_SPLICE:
+    if (op->u.splice.fd_out < 0)
+      return -EBADF;
+    if (op->u.splice.off_in < -1 || op->u.splice.off_out < -1 || op->u.splice.len > SSIZE_MAX)
+      return -EINVAL;
+    break;
   case TL_OP_WORK:
     if (!op->u.work.fn)
       return -EINVAL;
@@ -1011,7 +1043,7 @@ static int op_validate(const tl_op *op) {
     if (op->u.rw.len > SSIZE_MAX || op->u.rw.off < -1)
       return -EINVAL;
     break;
-  case TL_OP_RECV: case TL_OP_SEND:
+  case TL_OP_RECV: case TL_OP_SEND: case TL_OP_SEND_ZC:
     if ((!op->u.msg.buf && op->u.msg.len) || op->u.msg.len > SSIZE_MAX)
       return -EINVAL;
     break;
@@ -1053,7 +1085,7 @@ static void op_link(tl_loop *loop, tl_op *op, unsigned state) {
 /* Does another op on close's fd still wait for its completion? */
 static int fd_busy(const tl_loop *loop, const tl_op *close) {
   for (const tl_op *op = loop->ops; op; op = op->tl__next)
-    if (op != close && op->fd == close->fd && op->type != TL_OP_OPENAT &&
+    if (op != close && op->fd == close->fd && !is_dirfd_op(op->type) &&
         OP_STATE(op) == OP_INFLIGHT)
       return 1;
   return 0;
@@ -1102,10 +1134,23 @@ static void fixed_count(tl_loop *loop, tl_op *op, int dir) {
   op->tl__state &= ~(OP_FIXBUF | OP_FIXFILE);
 }
 
+static tl_tstamp limit_rel(const tl_loop *loop, const tl_op *op);
+
+/* A backend that can time the op out itself (uring: a linked timeout) is
+ * offered the limit through the base and says whether it took it; if not,
+ * the loop's timer heap and a cancel do it. */
 int tl_op_submit(tl_loop *loop, tl_op *op) {
+  int limited = loop && op && op->tl__limit > 0;
+  if (limited) {
+    loop->base.op_limit = limit_rel(loop, op);
+    loop->base.op_limit_taken = 0;
+  }
   int r = op_submit(loop, op);
-  if (r == 0 && op->tl__limit > 0)
-    limit_arm(loop, op);
+  if (limited) {
+    loop->base.op_limit = -1;
+    if (r == 0 && !loop->base.op_limit_taken)
+      limit_arm(loop, op);
+  }
   return r;
 }
 
@@ -1126,8 +1171,11 @@ static int op_submit(tl_loop *loop, tl_op *op) {
    * from wrapping. */
   if (is_rw(op->type) && op->u.rw.len > MAX_RW)
     op->u.rw.len = MAX_RW;
-  if ((op->type == TL_OP_RECV || op->type == TL_OP_SEND) && op->u.msg.len > MAX_RW)
+  if ((op->type == TL_OP_RECV || op->type == TL_OP_SEND || op->type == TL_OP_SEND_ZC) &&
+      op->u.msg.len > MAX_RW)
     op->u.msg.len = MAX_RW;
+  if (op->type == TL_OP_SPLICE && op->u.splice.len > MAX_RW)
+    op->u.splice.len = MAX_RW;
 
   op_link(loop, op, OP_INFLIGHT);
   if (op->type == TL_OP_RECV_MULTISHOT) {
@@ -1265,7 +1313,7 @@ int tl_cancel_fd(tl_loop *loop, int fd) {
     return -EBADF;
   int n = 0;
   for (tl_op *op = loop->ops; op; op = op->tl__next)
-    if (op->fd == fd && op->type != TL_OP_OPENAT && op->type != TL_OP_CLOSE &&
+    if (op->fd == fd && !is_dirfd_op(op->type) && op->type != TL_OP_CLOSE &&
         OP_STATE(op) == OP_INFLIGHT && !(op->tl__state & OP_CANCEL_REQ))
       if (tl_op_cancel(loop, op) == 0)
         n++;
@@ -1319,13 +1367,18 @@ static void limit_cb(tl_loop *loop, tl_timer *t, unsigned revents) {
 }
 
 /* The timer does not keep the loop alive: the op in flight already does. */
+static tl_tstamp limit_rel(const tl_loop *loop, const tl_op *op) {
+  tl_tstamp after = op->tl__limit;
+  if (op->tl__limit_abs & LIMIT_ABS)
+    after = after > loop->now ? after - loop->now : 0;
+  return after;
+}
+
 static void limit_arm(tl_loop *loop, tl_op *op) {
   unsigned st = OP_STATE(op);
   if (st != OP_INFLIGHT && st != OP_DEFERRED)
     return;   /* completed during the submit */
-  tl_tstamp after = op->tl__limit;
-  if (op->tl__limit_abs & LIMIT_ABS)
-    after = after > loop->now ? after - loop->now : 0;
+  tl_tstamp after = limit_rel(loop, op);
   tl_timer_init(&op->tl__limit_timer, limit_cb, after, 0);
   if (tl_timer_start(loop, &op->tl__limit_timer) < 0)
     return;   /* no memory for the heap: the op runs without its limit */
@@ -1470,6 +1523,78 @@ int tl_recv(tl_loop *loop, tl_op *op, int fd, void *buf, size_t len, int flags, 
 int tl_send(tl_loop *loop, tl_op *op, int fd, const void *buf, size_t len, int flags, tl_op_cb cb) {
   PREP(TL_OP_SEND);
   op->u.msg.buf = (void *)buf; op->u.msg.len = len; op->u.msg.flags = flags;
+  return tl_op_submit(loop, op);
+}
+
+int tl_shutdown(tl_loop *loop, tl_op *op, int fd, int how, tl_op_cb cb) {
+  PREP(TL_OP_SHUTDOWN);
+  op->u.shut.how = how;
+  return tl_op_submit(loop, op);
+}
+
+int tl_sendmsg(tl_loop *loop, tl_op *op, int fd, const struct msghdr *msg, int flags, tl_op_cb cb) {
+  PREP(TL_OP_SENDMSG);
+  op->u.msghdr.msg = (struct msghdr *)msg; op->u.msghdr.flags = flags;
+  return tl_op_submit(loop, op);
+}
+
+int tl_recvmsg(tl_loop *loop, tl_op *op, int fd, struct msghdr *msg, int flags, tl_op_cb cb) {
+  PREP(TL_OP_RECVMSG);
+  op->u.msghdr.msg = msg; op->u.msghdr.flags = flags;
+  return tl_op_submit(loop, op);
+}
+
+int tl_send_zc(tl_loop *loop, tl_op *op, int fd, const void *buf, size_t len, int flags, tl_op_cb cb) {
+  PREP(TL_OP_SEND_ZC);
+  op->u.msg.buf = (void *)buf; op->u.msg.len = len; op->u.msg.flags = flags;
+  return tl_op_submit(loop, op);
+}
+
+int tl_statx(tl_loop *loop, tl_op *op, int fd, const char *path, int flags, unsigned mask,
+             struct statx *buf, tl_op_cb cb) {
+  PREP(TL_OP_STATX);
+  op->u.statx.path = path; op->u.statx.flags = flags; op->u.statx.mask = mask;
+  op->u.statx.buf = buf;
+  return tl_op_submit(loop, op);
+}
+
+int tl_ftruncate(tl_loop *loop, tl_op *op, int fd, int64_t len, tl_op_cb cb) {
+  PREP(TL_OP_FTRUNCATE);
+  op->u.trunc.len = len;
+  return tl_op_submit(loop, op);
+}
+
+int tl_fallocate(tl_loop *loop, tl_op *op, int fd, int mode, int64_t off, int64_t len, tl_op_cb cb) {
+  PREP(TL_OP_FALLOCATE);
+  op->u.falloc.mode = mode; op->u.falloc.off = off; op->u.falloc.len = len;
+  return tl_op_submit(loop, op);
+}
+
+int tl_unlinkat(tl_loop *loop, tl_op *op, int fd, const char *path, int flags, tl_op_cb cb) {
+  PREP(TL_OP_UNLINKAT);
+  op->u.path.path = path; op->u.path.flags = flags; op->u.path.mode = 0;
+  return tl_op_submit(loop, op);
+}
+
+int tl_mkdirat(tl_loop *loop, tl_op *op, int fd, const char *path, mode_t mode, tl_op_cb cb) {
+  PREP(TL_OP_MKDIRAT);
+  op->u.path.path = path; op->u.path.flags = 0; op->u.path.mode = mode;
+  return tl_op_submit(loop, op);
+}
+
+int tl_renameat(tl_loop *loop, tl_op *op, int fd, const char *oldpath, int newdirfd,
+                const char *newpath, unsigned flags, tl_op_cb cb) {
+  PREP(TL_OP_RENAMEAT);
+  op->u.rename.oldpath = oldpath; op->u.rename.newpath = newpath;
+  op->u.rename.newdirfd = newdirfd; op->u.rename.flags = flags;
+  return tl_op_submit(loop, op);
+}
+
+int tl_splice(tl_loop *loop, tl_op *op, int fd, int64_t off_in, int fd_out, int64_t off_out,
+              size_t len, unsigned flags, tl_op_cb cb) {
+  PREP(TL_OP_SPLICE);
+  op->u.splice.fd_out = fd_out; op->u.splice.flags = flags;
+  op->u.splice.off_in = off_in; op->u.splice.off_out = off_out; op->u.splice.len = len;
   return tl_op_submit(loop, op);
 }
 

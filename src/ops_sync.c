@@ -6,16 +6,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "base.h"
+#include "pool.h"
 
 unsigned tl__op_wants(const tl_op *op) {
   switch (op->type) {
   case TL_OP_WRITE: case TL_OP_WRITEV: case TL_OP_SEND: case TL_OP_CONNECT:
-  case TL_OP_WRITE_FIXED:
+  case TL_OP_WRITE_FIXED: case TL_OP_SENDMSG: case TL_OP_SEND_ZC:
     return TL_WRITE;
   default:
     return TL_READ;
@@ -23,6 +26,47 @@ unsigned tl__op_wants(const tl_op *op) {
 }
 
 static int64_t ret(ssize_t n) { return n < 0 ? -errno : n; }
+
+static int64_t do_splice(tl_op *op, unsigned extra) {
+  loff_t in = op->u.splice.off_in, out = op->u.splice.off_out;
+  return ret(splice(op->fd, in < 0 ? NULL : &in, op->u.splice.fd_out, out < 0 ? NULL : &out,
+                    op->u.splice.len, op->u.splice.flags | extra));
+}
+
+int tl__op_is_socket_op(int type) {
+  return type == TL_OP_RECV || type == TL_OP_SEND || type == TL_OP_ACCEPT ||
+         type == TL_OP_CONNECT || type == TL_OP_SENDMSG || type == TL_OP_RECVMSG ||
+         type == TL_OP_SEND_ZC;
+}
+
+int tl__op_is_fs_op(int type) {
+  return type == TL_OP_STATX || type == TL_OP_FTRUNCATE || type == TL_OP_FALLOCATE ||
+         type == TL_OP_UNLINKAT || type == TL_OP_MKDIRAT || type == TL_OP_RENAMEAT;
+}
+
+/* A splice may wait on either side: the pipe it reads from (empty) or the
+ * pipe it writes to (full), and EAGAIN does not say which.  A regular file
+ * never waits, so the other side is the one; between two waitable fds the
+ * wait alternates, so a full fd_out is noticed after one empty wake-up. */
+int64_t tl__op_run_splice_waiting(struct tl__job *job, tl_op *op) {
+  int in_file = tl__fd_is_file(op->fd) > 0;
+  int out_file = tl__fd_is_file(op->u.splice.fd_out) > 0;
+  int side = 0;
+  for (;;) {
+    int64_t r;
+    do r = do_splice(op, SPLICE_F_NONBLOCK); while (r == -EINTR);
+    if (r != -EAGAIN)
+      return r;
+    int wait_out = in_file ? 1 : out_file ? 0 : side;
+    side ^= 1;
+    int w = tl__pool_wait(job, wait_out ? op->u.splice.fd_out : op->fd,
+                          wait_out ? POLLOUT : POLLIN, -1);
+    if (w < 0)
+      return w;
+    if (w & POLLNVAL)
+      return -EBADF;
+  }
+}
 
 /* read/write.  An offset of -1 uses the file position, as io_uring does;
  * sockets and pipes (positional == 0) ignore the offset. */
@@ -94,10 +138,40 @@ int64_t tl__op_run_blocking(tl_op *op) {
     do r = ret(recv(op->fd, op->u.msg.buf, op->u.msg.len, op->u.msg.flags));
     while (r == -EINTR);
     return r;
-  case TL_OP_SEND:
+  case TL_OP_SEND: case TL_OP_SEND_ZC:
     do r = ret(send(op->fd, op->u.msg.buf, op->u.msg.len,
                     op->u.msg.flags | MSG_NOSIGNAL));
     while (r == -EINTR);
+    return r;
+  case TL_OP_SENDMSG:
+    do r = ret(sendmsg(op->fd, op->u.msghdr.msg, op->u.msghdr.flags | MSG_NOSIGNAL));
+    while (r == -EINTR);
+    return r;
+  case TL_OP_RECVMSG:
+    do r = ret(recvmsg(op->fd, op->u.msghdr.msg, op->u.msghdr.flags));
+    while (r == -EINTR);
+    return r;
+  case TL_OP_SHUTDOWN:
+    return ret(shutdown(op->fd, op->u.shut.how));
+  case TL_OP_STATX:
+    return ret(statx(op->fd, op->u.statx.path, op->u.statx.flags, op->u.statx.mask,
+                     op->u.statx.buf));
+  case TL_OP_FTRUNCATE:
+    do r = ret(ftruncate(op->fd, op->u.trunc.len)); while (r == -EINTR);
+    return r;
+  case TL_OP_FALLOCATE:
+    do r = ret(fallocate(op->fd, op->u.falloc.mode, op->u.falloc.off, op->u.falloc.len));
+    while (r == -EINTR);
+    return r;
+  case TL_OP_UNLINKAT:
+    return ret(unlinkat(op->fd, op->u.path.path, op->u.path.flags));
+  case TL_OP_MKDIRAT:
+    return ret(mkdirat(op->fd, op->u.path.path, op->u.path.mode));
+  case TL_OP_RENAMEAT:
+    return ret(renameat2(op->fd, op->u.rename.oldpath, op->u.rename.newdirfd,
+                         op->u.rename.newpath, op->u.rename.flags));
+  case TL_OP_SPLICE:
+    do r = do_splice(op, 0); while (r == -EINTR);
     return r;
   }
   return -EINVAL;
@@ -117,10 +191,22 @@ int64_t tl__op_run_nonblocking(tl_op *op) {
     do r = ret(recv(op->fd, op->u.msg.buf, op->u.msg.len, op->u.msg.flags | MSG_DONTWAIT));
     while (r == -EINTR);
     return r;
-  case TL_OP_SEND:
+  case TL_OP_SEND: case TL_OP_SEND_ZC:
     do r = ret(send(op->fd, op->u.msg.buf, op->u.msg.len,
                     op->u.msg.flags | MSG_DONTWAIT | MSG_NOSIGNAL));
     while (r == -EINTR);
+    return r;
+  case TL_OP_SENDMSG:
+    do r = ret(sendmsg(op->fd, op->u.msghdr.msg,
+                       op->u.msghdr.flags | MSG_DONTWAIT | MSG_NOSIGNAL));
+    while (r == -EINTR);
+    return r;
+  case TL_OP_RECVMSG:
+    do r = ret(recvmsg(op->fd, op->u.msghdr.msg, op->u.msghdr.flags | MSG_DONTWAIT));
+    while (r == -EINTR);
+    return r == -EWOULDBLOCK ? -EAGAIN : r;
+  case TL_OP_SPLICE:
+    do r = do_splice(op, SPLICE_F_NONBLOCK); while (r == -EINTR);
     return r;
   case TL_OP_ACCEPT:
     tl__set_nonblock(op->fd);

@@ -15,7 +15,7 @@ int main(int argc, char **argv) {
             env, tl_backend_names());
     return 2;
   }
-  char why[256];
+  char why[1024];
   if (tl_env_check(why, sizeof why) < 0) {
     fprintf(stderr, "triloop-info: %s\n", why);
     return 2;
@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
             env ? env : "(unset)", tl_strerror(r));
     return r == -EINVAL ? 2 : 1;
   }
-  char desc[256];
+  char desc[1024];
   tl_loop_describe(loop, desc, sizeof desc);
   printf("this environment (TRILOOP_BACKEND=%s): %s: %s\n", env ? env : "unset",
          tl_backend_name(loop), desc);

@@ -3,7 +3,7 @@
 # (TRILOOP_TEST_BACKENDS=uring,epoll narrows the list); exit 77 = SKIP.
 TH_TESTS = tests/test_loop tests/test_io tests/test_timer tests/test_watchers \
 	tests/test_ops tests/test_errors tests/test_multishot tests/test_fdlife \
-	tests/test_server_api tests/test_fixed
+	tests/test_server_api tests/test_fixed tests/test_fsops
 check_PROGRAMS += $(TH_TESTS)
 TESTS += $(TH_TESTS)
 TH_SRC = tests/harness.c tests/harness.h
@@ -40,6 +40,9 @@ tests_test_multishot_CFLAGS = $(TH_CFLAGS)
 tests_test_server_api_SOURCES = tests/test_server_api.c $(TH_SRC)
 tests_test_server_api_LDADD = $(TH_LDADD)
 tests_test_server_api_CFLAGS = $(TH_CFLAGS)
+tests_test_fsops_SOURCES = tests/test_fsops.c $(TH_SRC)
+tests_test_fsops_LDADD = $(TH_LDADD)
+tests_test_fsops_CFLAGS = $(TH_CFLAGS)
 
 # setuid programs ignore the TRILOOP_* variables (tests/env_secure.sh).
 check_PROGRAMS += tests/env_secure
