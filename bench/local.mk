@@ -7,7 +7,12 @@ bench_libbench_la_SOURCES = bench/common.c bench/common.h
 BENCH_LIBS = bench/libbench.la
 
 noinst_PROGRAMS += bench/residency bench/file_read bench/raw_uring_read \
-	bench/raw_pool_read bench/pread_inline
+	bench/raw_pool_read bench/pread_inline bench/calibrate
+
+# What a null syscall, an EAGAIN recv, an empty epoll_wait and a
+# cross-thread eventfd wake-up cost here (run at the start of the study).
+bench_calibrate_SOURCES = bench/calibrate.c
+bench_calibrate_LDADD = $(BENCH_LIBS) -lpthread
 
 bench_residency_SOURCES = bench/residency.c
 bench_residency_LDADD = $(BENCH_LIBS)
