@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config git
       liburing-dev libev-dev libev4 check libseccomp-dev libuv1-dev
-      fio gnuplot-nox python3 procps util-linux valgrind
+      fio gnuplot-nox python3 cargo rustc librust-tokio-dev librust-smol-dev librust-libc-dev procps util-linux valgrind
       nghttp2-client nghttp2-server nghttp2-proxy clang-14 libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do

@@ -7,7 +7,12 @@ bench_libbench_la_SOURCES = bench/common.c bench/common.h
 BENCH_LIBS = bench/libbench.la
 
 noinst_PROGRAMS += bench/residency bench/file_read bench/raw_uring_read \
-	bench/raw_pool_read bench/pread_inline
+	bench/raw_pool_read bench/pread_inline bench/calibrate
+
+# What a null syscall, an EAGAIN recv, an empty epoll_wait and a
+# cross-thread eventfd wake-up cost here (run at the start of the study).
+bench_calibrate_SOURCES = bench/calibrate.c
+bench_calibrate_LDADD = $(BENCH_LIBS) -lpthread
 
 bench_residency_SOURCES = bench/residency.c
 bench_residency_LDADD = $(BENCH_LIBS)
@@ -41,6 +46,25 @@ dist_noinst_SCRIPTS += bench/run-study bench/test-options.sh
 EXTRA_DIST += bench/report.py bench/README.md bench/report/__init__.py bench/report/load.py \
 	bench/report/stats.py bench/report/verdict.py bench/report/tables.py bench/report/plots.py \
 	bench/report/document.py bench/report/test_report.py tests/ci/report.sh
+
+# tokio and smol reference programs (bench/rust): cargo, offline, from
+# Debian's registry (bench/rust/.cargo/config.toml); binaries land in
+# bench/rust-target/release/ of the build directory, where run-study looks.
+EXTRA_DIST += bench/rust/Cargo.toml bench/rust/Cargo.lock bench/rust/.cargo/config.toml \
+	bench/rust/src/lib.rs bench/rust/src/bin/tokio_read.rs bench/rust/src/bin/tokio_echo.rs \
+	bench/rust/src/bin/smol_read.rs bench/rust/src/bin/smol_echo.rs
+if HAVE_RUST_REFS
+RUST_REFS_SRC = $(srcdir)/bench/rust/Cargo.toml $(srcdir)/bench/rust/src/lib.rs \
+	$(srcdir)/bench/rust/src/bin/tokio_read.rs $(srcdir)/bench/rust/src/bin/tokio_echo.rs \
+	$(srcdir)/bench/rust/src/bin/smol_read.rs $(srcdir)/bench/rust/src/bin/smol_echo.rs
+bench/rust-target/release/tokio_read: $(RUST_REFS_SRC)
+	cd $(srcdir)/bench/rust && CARGO_TARGET_DIR=$(abs_builddir)/bench/rust-target \
+	  $(CARGO) build --release --offline --quiet
+	touch $@
+all-local: bench/rust-target/release/tokio_read
+clean-local:
+	rm -rf bench/rust-target
+endif
 
 # Socket and loop-overhead programs (the other half of the study).
 include bench/socket.mk

@@ -14,6 +14,11 @@
 #     --only LIST  comma list of parts: echo,reuseport,stream,accept,overhead
 #                  (default all).
 #     --backends LIST  triloop backends to run (default uring,epoll,threadpool).
+#     --impl LIST  implementations to run (default all; names as impl= below;
+#                  others in the list are ignored here).
+#     --rust DIR   where the tokio/smol programs are (default
+#                  BIN/rust-target/release); missing: their rows are skipped.
+#     --dry-run    print the echo plan, run nothing.
 #   stdout: result lines only, one per run, space-separated key=value, each
 #     with rep=<1..N> added.  Keys always present: workload impl backend ops
 #     secs ops_per_s cpu_us_per_op rep.  workload is one of echo, stream,
@@ -21,10 +26,13 @@
 #     impl: triloop (completion ops), triloop-watch (tl_io readiness),
 #     triloop-ms (tl_recv_multishot + tl_bufring; kernel buffer ring on uring,
 #     emulated elsewhere), raw-uring, raw-uring-plain, raw-uring-ms (multishot
-#     recv + provided buffer ring), libev-epoll, libev-iouring,
+#     recv + provided buffer ring), libev-epoll, libev-iouring, tokio-ct,
+#     tokio-mt (tokio_echo, current-/multi-thread runtime), smol (smol_echo),
 #     plain-recv (stream floor).  Echo lines add conns msg loops p50_us p99_us
 #     client_cpu_us_per_op syscalls_per_op iterations_per_op (server-side
-#     counters; "-" where the server has none); cpu_us_per_op is the server's.
+#     counters; "-" where the server has none); cpu_us_per_op is the server's;
+#     the tokio/smol servers add workers= blocking_max= pinned=.  Last on
+#     every echo line: cmd=<server command> | <client command>.
 #     Lines of the SO_REUSEPORT scaling runs carry set=reuseport (loops=1|2);
 #     the plain matrix lines carry set=matrix.  Stream lines add mbps.
 #   stderr: progress, pinning, skipped backends with the reason.
@@ -39,6 +47,7 @@ set -u
 mode=quick reps= secs= only=echo,reuseport,stream,accept,overhead
 backends=uring,epoll,threadpool
 bin=${TL_BENCH_BIN:-}
+impls= rust= dry=0
 
 die() { echo "socket-study: $*" >&2; exit 2; }
 
@@ -54,7 +63,10 @@ while [ $# -gt 0 ]; do
               || die "--secs must be a number in 0.05..600, got '$secs'" ;;
     --only) [ $# -ge 2 ] || die "--only needs a list"; only=$2; shift ;;
     --backends) [ $# -ge 2 ] || die "--backends needs a list"; backends=$2; shift ;;
-    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --impl) [ $# -ge 2 ] || die "--impl needs a list"; impls=$2; shift ;;
+    --rust) [ $# -ge 2 ] || die "--rust needs a directory"; rust=$2; shift ;;
+    --dry-run) dry=1 ;;
+    -h|--help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (try --help)" ;;
   esac
   shift
@@ -80,8 +92,13 @@ if [ -z "$bin" ]; then
   if [ -x "$here/echo_client" ]; then bin=$here; else bin=./bench; fi
 fi
 for p in echo_client echo_server echo_server_watch raw_uring_echo libev_echo stream accept_rate loop_overhead; do
-  [ -x "$bin/$p" ] || die "missing $bin/$p: build first (make) or pass --bin <build>/bench"
+  [ $dry = 1 ] || [ -x "$bin/$p" ] || die "missing $bin/$p: build first (make) or pass --bin <build>/bench"
 done
+: "${rust:=$bin/rust-target/release}"
+wanti() { [ -z "${impls//,/}" ] || [[ ",$impls," == *",$1,"* ]]; }
+rust_impls=
+if [ -x "$rust/tokio_echo" ] && [ -x "$rust/smol_echo" ]; then rust_impls="tokio-ct tokio-mt smol"
+else echo "socket-study: SKIP tokio and smol: no tokio_echo/smol_echo in $rust (cargo missing at configure, or --disable-rust-refs)" >&2; fi
 
 has() { [[ ",$only," == *",$1,"* ]]; }
 tmp=$(mktemp -d /tmp/socket-study.XXXXXX) || die "mktemp failed"
@@ -109,7 +126,11 @@ start_server() {
     raw-uring-plain) cmd=("$bin/raw_uring_echo" --plain) ;;
     libev-epoll) cmd=("$bin/libev_echo" --backend epoll) ;;
     libev-iouring) cmd=("$bin/libev_echo" --backend iouring) ;;
+    tokio-ct) cmd=("$rust/tokio_echo" --runtime ct) ;;
+    tokio-mt) cmd=("$rust/tokio_echo" --runtime mt) ;;
+    smol) cmd=("$rust/smol_echo") ;;
   esac
+  server_cmd="${cmd[*]} --port 0 --cpu 0 --msg $msg"
   "${cmd[@]}" --port 0 --cpu 0 --msg "$msg" --stats "$tmp/stats" 2>>"$tmp/server.err" &
   server_pid=$!
   port=
@@ -136,11 +157,14 @@ stop_server() {
 echo_point() {
   local set=$1 impl=$2 be=$3 conns=$4 msg=$5 loops=$6 rep=$7 ccpu=1 line extra=
   [ -n "${unavailable[$impl/$be]+x}" ] && return 0
+  wanti "$impl" || return 0
+  if [ $dry = 1 ]; then echo "echo $set $impl${be:+ $be} conns=$conns msg=$msg loops=$loops rep=$rep"; return 0; fi
   start_server "$impl" "$be" "$msg" "$loops" || return 0
   [ "$loops" -gt 1 ] && ccpu=-1
-  line=$(timeout $(awk "BEGIN{print int($secs+$warmup+60)}") "$bin/echo_client" --port "$port" \
+  local client=("$bin/echo_client" --port "$port" \
            --conns "$conns" --msg "$msg" --secs "$secs" --warmup "$warmup" --server-pid "$server_pid" \
-           --impl "$impl" --backend "${be:--}" --loops "$loops" --cpu $ccpu 2>"$tmp/client.err")
+           --impl "$impl" --backend "${be:--}" --loops "$loops" --cpu $ccpu)
+  line=$(timeout $(awk "BEGIN{print int($secs+$warmup+60)}") "${client[@]}" 2>"$tmp/client.err")
   local rc=$?
   stop_server
   if [ $rc -ne 0 ] || [ -z "$line" ]; then
@@ -149,7 +173,7 @@ echo_point() {
   fi
   if [ -s "$tmp/stats" ]; then
     local k
-    for k in syscalls_per_op iterations_per_op flags; do
+    for k in syscalls_per_op iterations_per_op flags workers blocking_max pinned; do
       v=$(tr ' ' '\n' <"$tmp/stats" | sed -n "s/^$k=//p" | head -1)
       [ "$k" = flags ] && k=ring_flags
       [ -n "$v" ] && extra="$extra $k=$v"
@@ -157,7 +181,7 @@ echo_point() {
   fi
   [[ $extra == *syscalls_per_op=* ]] || extra="$extra syscalls_per_op=-"
   [[ $extra == *iterations_per_op=* ]] || extra="$extra iterations_per_op=-"
-  echo "$line$extra set=$set rep=$rep"
+  echo "$line$extra set=$set rep=$rep cmd=${be:+TRILOOP_BACKEND=$be }$server_cmd | ${client[*]}"
   echo "socket-study:   $(echo "$line" | grep -o 'impl=[^ ]* backend=[^ ]* conns=[^ ]* msg=[^ ]*') $(echo "$line" | grep -o 'ops_per_s=[^ ]*')" >&2
 }
 
@@ -165,12 +189,16 @@ echo_point() {
 run_lines() {
   local rep=$1; shift
   local out
+  # The one-process benchmarks are triloop's (with their libev and
+  # plain-recv baselines): part of the run when --impl names triloop.
+  wanti triloop || return 0
+  if [ $dry = 1 ]; then echo "${TRILOOP_BACKEND:+TRILOOP_BACKEND=$TRILOOP_BACKEND }${1##*/} ${*:2} rep=$rep"; return 0; fi
   out=$(timeout 120 "$@" 2>"$tmp/prog.err")
   local rc=$?
   if [ $rc -ne 0 ]; then
     echo "socket-study: SKIP ${TRILOOP_BACKEND:+TRILOOP_BACKEND=$TRILOOP_BACKEND }${*##*/}: $(grep -v pinned "$tmp/prog.err" | tail -1)" >&2
   fi
-  [ -n "$out" ] && echo "$out" | sed "s/\$/ rep=$rep/"
+  [ -n "$out" ] && echo "$out" | awk -v r="$rep" -v c="${TRILOOP_BACKEND:+TRILOOP_BACKEND=$TRILOOP_BACKEND }$*" '{print $0 " rep=" r " cmd=" c}'
   return 0
 }
 
@@ -189,7 +217,7 @@ if has echo; then
         for be in $tl_backends; do echo_point matrix triloop-watch "$be" "$conns" "$msg" 1 "$rep"; done
         # PITFALLS 7's last step: multishot recv into a provided buffer ring.
         for be in $tl_backends; do echo_point matrix triloop-ms "$be" "$conns" "$msg" 1 "$rep"; done
-        for impl in raw-uring raw-uring-plain raw-uring-ms libev-epoll libev-iouring; do
+        for impl in raw-uring raw-uring-plain raw-uring-ms libev-epoll libev-iouring $rust_impls; do
           echo_point matrix "$impl" "" "$conns" "$msg" 1 "$rep"
         done
       done

@@ -69,6 +69,8 @@ expect_stop "unknown option" "unknown option '--bogus'" --bogus
 expect_stop "unknown workload" "unknown workload 'disk'" --only disk
 expect_stop "unknown workload in a list" "unknown workload 'ehco'" --only rand,ehco
 expect_stop "empty workload list" "at least one workload" --only ,
+expect_stop "unknown implementation" "unknown implementation 'tokyo'" --impl tokio-ct,tokyo
+expect_stop "unknown backend" "unknown backend 'kqueue'" --backends epoll,kqueue
 expect_stop "depth 0" "queue depth must be an integer in 1..4096, got '0'" --qd 0
 expect_stop "depth 0 in a list" "got '0'" --qd 1,0,32
 expect_stop "depth too large" "got '5000'" --qd 5000
@@ -91,6 +93,9 @@ expect_plan "full plan has seq O_DIRECT depths" "triloop epoll seq128k qd=8 dire
 expect_plan "--qd narrows the depths" "rand qd=4 cached" --qd 4
 expect_plan "--only socket plans sockets only" "socket: .*--only echo,reuseport" --only socket
 expect_plan "--only parts" "write\+fsync" --only write,echo
+expect_plan "--dry-run shows the socket plan" "socket: echo matrix triloop uring conns=1 msg=64" --only echo
+expect_plan "--impl selects implementations" "file: raw-pool rand qd=32" --impl raw-pool --only rand
+expect_plan "--backends selects triloop backends" "file: triloop epoll rand" --backends epoll --only rand
 expect_plan "--file in a writable directory" "triloop" --file "$tmp/ro/f.dat"
 [ -e "$tmp/ro/f.dat" ] && bad "--file probe left the file behind" || ok "--file probe leaves nothing"
 

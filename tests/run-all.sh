@@ -33,12 +33,12 @@ build plain
 check plain
 
 step "ASan + UBSan: make check"
-build asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+build asan --disable-rust-refs CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   check asan
 
 step "TSan: thread pool and threadpool backend"
-build tsan CFLAGS="-O1 -g -fsanitize=thread" --disable-shared
+build tsan --disable-rust-refs CFLAGS="-O1 -g -fsanitize=thread" --disable-shared
 TSAN_OPTIONS=halt_on_error=1 TRILOOP_TEST_BACKENDS=threadpool,epoll \
   check tsan TESTS="tests/test_pool tests/test_ops"
 

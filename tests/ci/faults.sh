@@ -11,7 +11,7 @@ mkdir -p build/faults
 cd build/faults || exit 1
 san="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 if [ ! -f Makefile ] || ! grep -q 'enable-fault-injection' config.status 2>/dev/null; then
-  "$TOP/configure" -q --enable-werror --enable-fault-injection CFLAGS="$san" || exit 1
+  "$TOP/configure" -q --enable-werror --enable-fault-injection --disable-rust-refs CFLAGS="$san" || exit 1
 fi
 make -j"$JOBS" >/dev/null && make -j"$JOBS" tests/test_faults >/dev/null || exit 1
 out=$(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \

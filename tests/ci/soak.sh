@@ -14,7 +14,7 @@ mkdir -p "$dir"
 cd "$dir" || exit 1
 san="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 if [ ! -f Makefile ]; then
-  "$TOP/configure" -q --enable-werror CFLAGS="$san" || exit 1
+  "$TOP/configure" -q --enable-werror --disable-rust-refs CFLAGS="$san" || exit 1
 fi
 make -j"$JOBS" >/dev/null || exit 1
 
