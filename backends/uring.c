@@ -94,7 +94,7 @@ struct uring {
   unsigned enter_fd, enter_flags;  /* registered ring index, or the fd */
   int enabled;                     /* not R_DISABLED (any more) */
   int regring_tried;
-  pthread_t owner;                 /* thread that enabled / registered */
+  uint64_t owner;                  /* thread_token() of the thread that registered */
   int taskrun_flag;                /* the kernel sets IORING_SQ_TASKRUN */
   int defer;                       /* DEFER_TASKRUN: CQEs need an enter */
   unsigned iowq[2];                /* io-wq bound we set (0: untouched) */
@@ -328,6 +328,7 @@ static int ring_setup(struct tl__base *b, struct uring *u) {
 
   u->enabled = !(u->setup_flags & IORING_SETUP_R_DISABLED);
   u->regring_tried = 0;
+  u->owner = 0;   /* the next enter registers the new ring fd */
 
   /* Bound io-wq (PITFALLS 9): buffered writes and unpollable files punted
    * to kernel workers could otherwise spawn hundreds of threads. */
@@ -376,9 +377,26 @@ static unsigned sq_publish(struct uring *u) {
   return sq->sqe_tail - IO_URING_READ_ONCE(*sq->khead);
 }
 
+/* Threads are told apart by a token of their own, not by pthread_self():
+ * glibc hands a joined thread's descriptor (and so its pthread_t) to the
+ * next thread it creates, which would then enter with the registered ring
+ * index of a thread that is gone (the kernel answers EINVAL).  A fresh
+ * thread's TLS starts zeroed, so a new token is drawn on its first enter. */
+static _Atomic uint64_t token_next;
+static __thread uint64_t token_mine;
+
+static inline uint64_t thread_token(void) {
+  uint64_t t = token_mine;
+  if (__builtin_expect(!t, 0))
+    t = token_mine = ++token_next;
+  return t;
+}
+
 /* The first enter from a thread: enable a ring created disabled (it becomes
  * this thread's), and register the ring fd for this thread (a registered
- * index is per thread; from any other thread we enter by the plain fd). */
+ * index is per thread).  A thread that enters later registers the fd for
+ * itself in turn (the previous one's index means nothing to it); if that
+ * fails it enters by the plain fd. */
 static int adopt_thread(struct tl__base *b, struct uring *u) {
   if (!u->enabled) {
     b->syscalls++;
@@ -386,30 +404,30 @@ static int adopt_thread(struct tl__base *b, struct uring *u) {
     if (r < 0)
       return r;   /* stays disabled: the next enter tries again */
     u->enabled = 1;
-    u->owner = pthread_self();
   }
-  if (!u->regring_tried) {
-    u->regring_tried = 1;
-    u->owner = pthread_self();
-    /* Entering through a registered ring index skips an fget per enter. */
-    if (!u->no_regring) {
-      b->syscalls++;
-      if (io_uring_register_ring_fd(&u->ring) == 1) {
-        u->enter_fd = (unsigned)u->ring.enter_ring_fd;
-        u->enter_flags = IORING_ENTER_REGISTERED_RING;
-      }
+  if (u->regring_tried && u->owner == thread_token())
+    return 0;
+  u->regring_tried = 1;
+  u->owner = thread_token();
+  u->enter_fd = (unsigned)u->ring.ring_fd;
+  u->enter_flags = 0;
+  /* Entering through a registered ring index skips an fget per enter.  It
+   * is registered here rather than with liburing's helper, which keeps one
+   * index per ring and refuses a second thread's (EEXIST). */
+  if (!u->no_regring) {
+    struct io_uring_rsrc_update up = { .offset = -1U, .data = (uint64_t)u->ring.ring_fd };
+    b->syscalls++;
+    if (io_uring_register((unsigned)u->ring.ring_fd, IORING_REGISTER_RING_FDS, &up, 1) == 1) {
+      u->enter_fd = up.offset;
+      u->enter_flags = IORING_ENTER_REGISTERED_RING;
     }
-  } else if (u->enter_flags && !pthread_equal(u->owner, pthread_self())) {
-    u->enter_fd = (unsigned)u->ring.ring_fd;
-    u->enter_flags = 0;
   }
   return 0;
 }
 
 static int enter(struct tl__base *b, struct uring *u, unsigned submit,
                  unsigned min, unsigned flags, void *arg, size_t argsz) {
-  if (__builtin_expect(!u->enabled || !u->regring_tried ||
-                       !pthread_equal(u->owner, pthread_self()), 0)) {
+  if (__builtin_expect(!u->enabled || u->owner != thread_token(), 0)) {
     int r = adopt_thread(b, u);
     if (r < 0)
       return r;
@@ -920,6 +938,18 @@ static void unqueue_cancel(struct uring *u, tl_op *op) {
 
 /* Every op's one completion passes here, from the ring or the pool. */
 static void op_finished(struct tl__base *b, struct uring *u, tl_op *op, int64_t res) {
+  /* -ECANCELED that nobody asked for: the thread that submitted the op has
+   * exited (the loop moved to another thread), and the kernel drops such a
+   * request when its completion would run in the dead thread, without having
+   * done it.  Submit it again from this thread. */
+  if (__builtin_expect(res == -ECANCELED, 0) &&
+      !(op->tl__gen & (OP_COUNTED | OP_QCANCEL | ROUTE_POOL)) &&
+      OP_EPOCH(op) == u->epoch && op->type != TL_OP_CLOSE) {
+    int r = ring_submit(b, u, op);
+    if (r == 0)
+      return;
+    res = r;
+  }
   if (op->tl__gen & OP_QCANCEL)
     unqueue_cancel(u, op);
   if ((op->tl__gen & OP_COUNTED) && OP_EPOCH(op) == u->epoch) {

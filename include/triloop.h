@@ -195,6 +195,15 @@ enum tl_run_mode {
  * a negative errno if the backend failed (the loop stays usable).
  * Returns -EBUSY if called recursively or during destroy, -EINVAL for an
  * unknown mode.
+ * A loop may be run by different threads one after another (never two at
+ * once).  On uring with a single-issuer ring (the default where the kernel
+ * has it; see tl_loop_describe()) the kernel ties the ring to the first
+ * thread that ran the loop and refuses every other: tl_run() from another
+ * thread returns -EEXIST and the loop cannot be run by that thread.  Run such
+ * a loop from one thread, or set TRILOOP_URING_NO_SINGLE_ISSUER=1 (or choose
+ * another backend) when the loop moves between threads; then ops in flight
+ * survive the thread that submitted them exiting.  The libev drop-in handles
+ * it itself (it re-creates the ring, as after fork, and re-arms its fds).
  */
 int tl_run(tl_loop *loop, int mode);
 
