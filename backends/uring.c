@@ -1298,6 +1298,51 @@ static int uring_poll(struct tl__base *b, double timeout) {
 /* Lifetime                                                            */
 /* ------------------------------------------------------------------ */
 
+/* A ring that comes up does not mean io_uring works: seccomp profiles can
+ * allow io_uring_setup and deny io_uring_enter or io_uring_register, and
+ * then every tl_run() would fail.  So on a throwaway ring (the loop's own is
+ * created disabled, to belong to the thread that first runs it) we make one
+ * call of each kind the loop relies on: a register (enabling the ring and
+ * registering its fd are registers) and a NOP submitted and waited for. */
+static int probe_calls(struct tl__base *b) {
+  struct io_uring ring;
+  b->syscalls++;
+  int r = io_uring_queue_init(2, &ring, 0);
+  if (r < 0)
+    return 0;     /* ring_setup meets the same refusal and explains it */
+  const char *what = "io_uring_register";
+  struct io_uring_rsrc_update up = { .offset = -1U, .data = (uint64_t)ring.ring_fd };
+  b->syscalls++;
+  r = io_uring_register((unsigned)ring.ring_fd, IORING_REGISTER_RING_FDS, &up, 1);
+  if (r == -EINVAL)
+    r = 0;        /* a kernel before 5.18: no ring fd registration, not a denial */
+  if (r >= 0) {
+    what = "io_uring_enter";
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data64(sqe, 1);
+    io_uring_smp_store_release(ring.sq.ktail, ring.sq.sqe_tail);
+    ring.sq.sqe_head = ring.sq.sqe_tail;
+    b->syscalls++;
+    r = io_uring_enter((unsigned)ring.ring_fd, 1, 1, IORING_ENTER_GETEVENTS, NULL);
+    struct io_uring_cqe *cqe;
+    if (r == 1 && io_uring_peek_cqe(&ring, &cqe) == 0 && cqe->user_data == 1)
+      r = cqe->res < 0 ? cqe->res : 0;
+    else if (r >= 0)
+      r = -EIO;
+  }
+  io_uring_queue_exit(&ring);
+  if (r < 0) {
+    if (r == -EPERM)
+      snprintf(b->why, sizeof b->why, "%s: not permitted (a seccomp filter allows "
+               "io_uring_setup but not %s)", what, what);
+    else
+      snprintf(b->why, sizeof b->why, "%s: %s", what, strerror(-r));
+    return r;
+  }
+  return 0;
+}
+
 static int uring_init(struct tl__base *b) {
   struct uring *u = calloc(1, sizeof *u);
   if (!u) {
@@ -1317,7 +1362,9 @@ static int uring_init(struct tl__base *b) {
     u->wish[t] = 1;
   env_pool_ops(b, u);
 
-  int r = ring_setup(b, u);
+  int r = probe_calls(b);
+  if (r == 0)
+    r = ring_setup(b, u);
   if (r < 0) {
     free(u);
     return r;
