@@ -425,6 +425,21 @@ static int adopt_thread(struct tl__base *b, struct uring *u) {
   return 0;
 }
 
+/* A registered ring index holds a reference to the ring until it is
+ * unregistered, which only the thread that registered it can do: that
+ * thread gives it back when it destroys the loop (any other thread's
+ * registration goes when that thread exits). */
+static void unregister_ring(struct tl__base *b, struct uring *u) {
+  if (!(u->enter_flags & IORING_ENTER_REGISTERED_RING) || u->pid != getpid() ||
+      u->owner != thread_token())
+    return;
+  struct io_uring_rsrc_update up = { .offset = u->enter_fd };
+  b->syscalls++;
+  io_uring_register((unsigned)u->ring.ring_fd, IORING_UNREGISTER_RING_FDS, &up, 1);
+  u->enter_fd = (unsigned)u->ring.ring_fd;
+  u->enter_flags = 0;
+}
+
 static int enter(struct tl__base *b, struct uring *u, unsigned submit,
                  unsigned min, unsigned flags, void *arg, size_t argsz) {
   if (__builtin_expect(!u->enabled || u->owner != thread_token(), 0)) {
@@ -1314,8 +1329,15 @@ static int probe_calls(struct tl__base *b) {
   struct io_uring_rsrc_update up = { .offset = -1U, .data = (uint64_t)ring.ring_fd };
   b->syscalls++;
   r = io_uring_register((unsigned)ring.ring_fd, IORING_REGISTER_RING_FDS, &up, 1);
-  if (r == -EINVAL)
-    r = 0;        /* a kernel before 5.18: no ring fd registration, not a denial */
+  if (r == 1) {
+    /* A registration holds the ring until unregistered (and a thread has
+     * 16 slots): give it back at once. */
+    b->syscalls++;
+    io_uring_register((unsigned)ring.ring_fd, IORING_UNREGISTER_RING_FDS, &up, 1);
+  } else if (r == -EINVAL || r == -EBUSY) {
+    r = 0;        /* a kernel before 5.18, or this thread's slots all taken:
+                   * no ring fd registration, not a denial */
+  }
   if (r >= 0) {
     what = "io_uring_enter";
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
@@ -1405,6 +1427,7 @@ static void uring_destroy(struct tl__base *b) {
    * (with SINGLE_ISSUER it could not anyway); just drop its mappings. */
   if (u->ops_out && u->pid == getpid() && u->enabled)
     drain(b, u);
+  unregister_ring(b, u);
   io_uring_queue_exit(&u->ring);
   free(u->slots);
   free(u->dirty);
@@ -1416,6 +1439,7 @@ static int uring_fork(struct tl__base *b) {
   struct uring *u = b->bstate;
   /* The parent's ring stays the parent's: unmap our copy and close our
    * descriptor, then build a fresh one. */
+  unregister_ring(b, u);
   io_uring_queue_exit(&u->ring);
   memset(&u->ring, 0, sizeof u->ring);
   int r = ring_setup(b, u);

@@ -183,6 +183,31 @@ START_TEST(test_uring_destroy_returns_when_enter_becomes_denied) {
 }
 END_TEST
 
+
+/* A thread has 16 registered-ring slots: loops created, run and destroyed
+ * one after another must give theirs back (and so must the probe). */
+START_TEST(test_uring_forty_loops_one_after_another_each_runs) {
+  for (int k = 0; k < 40; k++) {
+    tl_loop *loop = uring_loop();
+    int fd = th_tmpfile("abcd", 4);
+    char buf[4];
+    tl_op op;
+    struct th_opres r;
+    memset(&op, 0, sizeof op);
+    memset(&r, 0, sizeof r);
+    op.data = &r;
+    ck_assert_int_eq(tl_read(loop, &op, fd, buf, 4, 0, counting_cb), 0);
+    TH_RUN_UNTIL(loop, r.calls == 1);   /* entered: the ring fd registered */
+    ck_assert_int_eq(r.res, 4);
+    close(fd);
+    char d[512];
+    tl_loop_describe(loop, d, sizeof d);
+    ck_assert_msg(k || strstr(d, "registered ring fd") || strstr(d, "plain ring fd"), "%s", d);
+    ck_assert_int_eq(tl_loop_destroy(loop), 0);
+  }
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 
 #define NREADS 1000
@@ -693,6 +718,7 @@ int main(void) {
     { "seccomp", test_uring_seccomp_denial_falls_back_to_epoll },
     { "seccomp", test_uring_seccomp_denying_any_one_call_makes_auto_pick_epoll },
     { "seccomp", test_uring_destroy_returns_when_enter_becomes_denied },
+    { "threads", test_uring_forty_loops_one_after_another_each_runs },
     { "tiny_ring", test_uring_tiny_ring_1000_file_reads_none_dropped },
     { "tiny_ring", test_uring_tiny_ring_1000_pipe_reads_pending_then_burst },
     { "tiny_ring", test_uring_tiny_ring_1000_pipe_writes_overflow_cq_nothing_lost },
