@@ -296,7 +296,12 @@ static void watch_done(struct tl__job *job) {
   struct tp *t = TP(b);
   t->outstanding--;
   w->busy = 0;
-  if (w->job_gen == w->gen && w->interest) {
+  if (job->cancelled == -1) {
+    /* The pool could not start a thread for the wait: no event, the wait
+     * is asked for again at the next poll. */
+    if (w->interest)
+      rearm_add(t, w);
+  } else if (w->job_gen == w->gen && w->interest) {
     int64_t r = job->res;
     unsigned ev = r > 0 ? poll_to_tl((int)r) : TL_ERROR;
     rearm_add(t, w);

@@ -97,7 +97,7 @@ struct uring {
   unsigned enter_fd, enter_flags;  /* registered ring index, or the fd */
   int enabled;                     /* not R_DISABLED (any more) */
   int regring_tried;
-  pthread_t owner;                 /* thread that enabled / registered */
+  uint64_t owner;                  /* thread_token() of the thread that registered */
   int taskrun_flag;                /* the kernel sets IORING_SQ_TASKRUN */
   int defer;                       /* DEFER_TASKRUN: CQEs need an enter */
   unsigned iowq[2];                /* io-wq bound we set (0: untouched) */
@@ -351,6 +351,7 @@ static int ring_setup(struct tl__base *b, struct uring *u) {
 
   u->enabled = !(u->setup_flags & IORING_SETUP_R_DISABLED);
   u->regring_tried = 0;
+  u->owner = 0;   /* the next enter registers the new ring fd */
 
   /* Bound io-wq (PITFALLS 9): buffered writes and unpollable files punted
    * to kernel workers could otherwise spawn hundreds of threads. */
@@ -402,9 +403,26 @@ static unsigned sq_publish(struct uring *u) {
   return sq->sqe_tail - IO_URING_READ_ONCE(*sq->khead);
 }
 
+/* Threads are told apart by a token of their own, not by pthread_self():
+ * glibc hands a joined thread's descriptor (and so its pthread_t) to the
+ * next thread it creates, which would then enter with the registered ring
+ * index of a thread that is gone (the kernel answers EINVAL).  A fresh
+ * thread's TLS starts zeroed, so a new token is drawn on its first enter. */
+static _Atomic uint64_t token_next;
+static __thread uint64_t token_mine;
+
+static inline uint64_t thread_token(void) {
+  uint64_t t = token_mine;
+  if (__builtin_expect(!t, 0))
+    t = token_mine = ++token_next;
+  return t;
+}
+
 /* The first enter from a thread: enable a ring created disabled (it becomes
  * this thread's), and register the ring fd for this thread (a registered
- * index is per thread; from any other thread we enter by the plain fd). */
+ * index is per thread).  A thread that enters later registers the fd for
+ * itself in turn (the previous one's index means nothing to it); if that
+ * fails it enters by the plain fd. */
 static int adopt_thread(struct tl__base *b, struct uring *u) {
   if (!u->enabled) {
     b->syscalls++;
@@ -412,30 +430,45 @@ static int adopt_thread(struct tl__base *b, struct uring *u) {
     if (r < 0)
       return r;   /* stays disabled: the next enter tries again */
     u->enabled = 1;
-    u->owner = pthread_self();
   }
-  if (!u->regring_tried) {
-    u->regring_tried = 1;
-    u->owner = pthread_self();
-    /* Entering through a registered ring index skips an fget per enter. */
-    if (!u->no_regring) {
-      b->syscalls++;
-      if (io_uring_register_ring_fd(&u->ring) == 1) {
-        u->enter_fd = (unsigned)u->ring.enter_ring_fd;
-        u->enter_flags = IORING_ENTER_REGISTERED_RING;
-      }
+  if (u->regring_tried && u->owner == thread_token())
+    return 0;
+  u->regring_tried = 1;
+  u->owner = thread_token();
+  u->enter_fd = (unsigned)u->ring.ring_fd;
+  u->enter_flags = 0;
+  /* Entering through a registered ring index skips an fget per enter.  It
+   * is registered here rather than with liburing's helper, which keeps one
+   * index per ring and refuses a second thread's (EEXIST). */
+  if (!u->no_regring) {
+    struct io_uring_rsrc_update up = { .offset = -1U, .data = (uint64_t)u->ring.ring_fd };
+    b->syscalls++;
+    if (io_uring_register((unsigned)u->ring.ring_fd, IORING_REGISTER_RING_FDS, &up, 1) == 1) {
+      u->enter_fd = up.offset;
+      u->enter_flags = IORING_ENTER_REGISTERED_RING;
     }
-  } else if (u->enter_flags && !pthread_equal(u->owner, pthread_self())) {
-    u->enter_fd = (unsigned)u->ring.ring_fd;
-    u->enter_flags = 0;
   }
   return 0;
 }
 
+/* A registered ring index holds a reference to the ring until it is
+ * unregistered, which only the thread that registered it can do: that
+ * thread gives it back when it destroys the loop (any other thread's
+ * registration goes when that thread exits). */
+static void unregister_ring(struct tl__base *b, struct uring *u) {
+  if (!(u->enter_flags & IORING_ENTER_REGISTERED_RING) || u->pid != getpid() ||
+      u->owner != thread_token())
+    return;
+  struct io_uring_rsrc_update up = { .offset = u->enter_fd };
+  b->syscalls++;
+  io_uring_register((unsigned)u->ring.ring_fd, IORING_UNREGISTER_RING_FDS, &up, 1);
+  u->enter_fd = (unsigned)u->ring.ring_fd;
+  u->enter_flags = 0;
+}
+
 static int enter(struct tl__base *b, struct uring *u, unsigned submit,
                  unsigned min, unsigned flags, void *arg, size_t argsz) {
-  if (__builtin_expect(!u->enabled || !u->regring_tried ||
-                       !pthread_equal(u->owner, pthread_self()), 0)) {
+  if (__builtin_expect(!u->enabled || u->owner != thread_token(), 0)) {
     int r = adopt_thread(b, u);
     if (r < 0)
       return r;
@@ -1036,6 +1069,18 @@ static void unqueue_cancel(struct uring *u, tl_op *op) {
 
 /* Every op's one completion passes here, from the ring or the pool. */
 static void op_finished(struct tl__base *b, struct uring *u, tl_op *op, int64_t res) {
+  /* -ECANCELED that nobody asked for: the thread that submitted the op has
+   * exited (the loop moved to another thread), and the kernel drops such a
+   * request when its completion would run in the dead thread, without having
+   * done it.  Submit it again from this thread. */
+  if (__builtin_expect(res == -ECANCELED, 0) &&
+      !(op->tl__gen & (OP_COUNTED | OP_QCANCEL | ROUTE_POOL)) &&
+      OP_EPOCH(op) == u->epoch && op->type != TL_OP_CLOSE) {
+    int r = ring_submit(b, u, op);
+    if (r == 0)
+      return;
+    res = r;
+  }
   if (op->tl__gen & OP_QCANCEL)
     unqueue_cancel(u, op);
   /* An op an io-wq worker was blocked in (a splice on an empty pipe) is
@@ -1421,6 +1466,58 @@ static int uring_poll(struct tl__base *b, double timeout) {
 /* Lifetime                                                            */
 /* ------------------------------------------------------------------ */
 
+/* A ring that comes up does not mean io_uring works: seccomp profiles can
+ * allow io_uring_setup and deny io_uring_enter or io_uring_register, and
+ * then every tl_run() would fail.  So on a throwaway ring (the loop's own is
+ * created disabled, to belong to the thread that first runs it) we make one
+ * call of each kind the loop relies on: a register (enabling the ring and
+ * registering its fd are registers) and a NOP submitted and waited for. */
+static int probe_calls(struct tl__base *b) {
+  struct io_uring ring;
+  b->syscalls++;
+  int r = io_uring_queue_init(2, &ring, 0);
+  if (r < 0)
+    return 0;     /* ring_setup meets the same refusal and explains it */
+  const char *what = "io_uring_register";
+  struct io_uring_rsrc_update up = { .offset = -1U, .data = (uint64_t)ring.ring_fd };
+  b->syscalls++;
+  r = io_uring_register((unsigned)ring.ring_fd, IORING_REGISTER_RING_FDS, &up, 1);
+  if (r == 1) {
+    /* A registration holds the ring until unregistered (and a thread has
+     * 16 slots): give it back at once. */
+    b->syscalls++;
+    io_uring_register((unsigned)ring.ring_fd, IORING_UNREGISTER_RING_FDS, &up, 1);
+  } else if (r == -EINVAL || r == -EBUSY) {
+    r = 0;        /* a kernel before 5.18, or this thread's slots all taken:
+                   * no ring fd registration, not a denial */
+  }
+  if (r >= 0) {
+    what = "io_uring_enter";
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data64(sqe, 1);
+    io_uring_smp_store_release(ring.sq.ktail, ring.sq.sqe_tail);
+    ring.sq.sqe_head = ring.sq.sqe_tail;
+    b->syscalls++;
+    r = io_uring_enter((unsigned)ring.ring_fd, 1, 1, IORING_ENTER_GETEVENTS, NULL);
+    struct io_uring_cqe *cqe;
+    if (r == 1 && io_uring_peek_cqe(&ring, &cqe) == 0 && cqe->user_data == 1)
+      r = cqe->res < 0 ? cqe->res : 0;
+    else if (r >= 0)
+      r = -EIO;
+  }
+  io_uring_queue_exit(&ring);
+  if (r < 0) {
+    if (r == -EPERM)
+      snprintf(b->why, sizeof b->why, "%s: not permitted (a seccomp filter allows "
+               "io_uring_setup but not %s)", what, what);
+    else
+      snprintf(b->why, sizeof b->why, "%s: %s", what, strerror(-r));
+    return r;
+  }
+  return 0;
+}
+
 static int uring_init(struct tl__base *b) {
   struct uring *u = calloc(1, sizeof *u);
   if (!u) {
@@ -1440,7 +1537,9 @@ static int uring_init(struct tl__base *b) {
     u->wish[t] = 1;
   env_pool_ops(b, u);
 
-  int r = ring_setup(b, u);
+  int r = probe_calls(b);
+  if (r == 0)
+    r = ring_setup(b, u);
   if (r < 0) {
     free(u);
     return r;
@@ -1481,6 +1580,7 @@ static void uring_destroy(struct tl__base *b) {
    * (with SINGLE_ISSUER it could not anyway); just drop its mappings. */
   if (u->ops_out && u->pid == getpid() && u->enabled)
     drain(b, u);
+  unregister_ring(b, u);
   io_uring_queue_exit(&u->ring);
   free(u->slots);
   free(u->dirty);
@@ -1492,6 +1592,7 @@ static int uring_fork(struct tl__base *b) {
   struct uring *u = b->bstate;
   /* The parent's ring stays the parent's: unmap our copy and close our
    * descriptor, then build a fresh one. */
+  unregister_ring(b, u);
   io_uring_queue_exit(&u->ring);
   memset(&u->ring, 0, sizeof u->ring);
   int r = ring_setup(b, u);

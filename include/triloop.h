@@ -102,8 +102,7 @@ enum tl_backend_id {
  * A program that installed its own SIGPIPE disposition keeps it.
  * Errors: -EINVAL for an unknown TRILOOP_BACKEND value, a bad number in a
  * TRILOOP_* variable (tl_env_check() names it; with TL_FLAG_NOENV they are
- * not read) or bad flags (the valid names are in tl_strerror(-EINVAL) and
- * tl_backend_names()), the
+ * not read) or bad flags (the valid names are in tl_backend_names()), the
  * errno that made an explicitly requested backend unusable (-EPERM when
  * io_uring is forbidden by seccomp or sysctl, -ENOSYS, -ENOMEM for
  * RLIMIT_MEMLOCK), -ENOMEM.
@@ -195,6 +194,15 @@ enum tl_run_mode {
  * a negative errno if the backend failed (the loop stays usable).
  * Returns -EBUSY if called recursively or during destroy, -EINVAL for an
  * unknown mode.
+ * A loop may be run by different threads one after another (never two at
+ * once).  On uring with a single-issuer ring (the default where the kernel
+ * has it; see tl_loop_describe()) the kernel ties the ring to the first
+ * thread that ran the loop and refuses every other: tl_run() from another
+ * thread returns -EEXIST and the loop cannot be run by that thread.  Run such
+ * a loop from one thread, or set TRILOOP_URING_NO_SINGLE_ISSUER=1 (or choose
+ * another backend) when the loop moves between threads; then ops in flight
+ * survive the thread that submitted them exiting.  The libev drop-in handles
+ * it itself (it re-creates the ring, as after fork, and re-arms its fds).
  */
 int tl_run(tl_loop *loop, int mode);
 
@@ -768,7 +776,27 @@ struct tl_pool_stats {
 };
 void tl_pool_stats(struct tl_pool_stats *st);
 
-/* Text for a value returned by any tl_ function. */
+/*
+ * Text for a value returned by any tl_ function: "success" for values >= 0,
+ * otherwise strerror()'s text for the errno (op results carry the kernel's
+ * errnos unchanged, so the text says what the kernel meant).  What the API
+ * itself means by an errno it returns:
+ *   -EINVAL     bad argument: an unknown backend name or flag (valid names:
+ *               tl_backend_names()), a bad TRILOOP_* number (tl_env_check()
+ *               names it), an unknown run mode
+ *   -EBUSY      the watcher is already active, the op already in flight, or
+ *               tl_run()/tl_loop_destroy() called from inside the loop
+ *   -EALREADY   stopping a watcher that is not active, or a cancel already
+ *               requested
+ *   -ENOENT     tl_op_cancel() of an op that is not in flight on this loop
+ *   -ESHUTDOWN  a submit during tl_loop_destroy()
+ *   -ECANCELED  the op was cancelled (tl_op_cancel, tl_cancel_fd, destroy)
+ *   -EPERM      io_uring forbidden (seccomp, kernel.io_uring_disabled):
+ *               tl_backend_probe()'s why text says which
+ *   -ENOSYS     not supported by this kernel or backend
+ *   -EEXIST     tl_run() of a single-issuer uring loop from a thread other
+ *               than the one that first ran it (see tl_run())
+ */
 const char *tl_strerror(int err);
 
 #ifdef __cplusplus

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base.h"
@@ -261,6 +262,11 @@ static void destroy_cancel(tl_loop *loop, tl_op *op) {
     loop->base.be->cancel(&loop->base, op);
 }
 
+/* Seconds destroy waits for ops in flight to be answered, then for pool
+ * workers to hand back what they finish once the backend has failed. */
+#define DESTROY_WAIT 10.0
+#define DESTROY_GRACE 0.5
+
 int tl_loop_destroy(tl_loop *loop) {
   if (!loop)
     return -EINVAL;
@@ -278,6 +284,13 @@ int tl_loop_destroy(tl_loop *loop) {
       op->tl__state |= OP_CANCEL_REQ;
       destroy_cancel(loop, op);
     }
+  /* The backend may never answer: its poll can fail for good (a seccomp
+   * filter that denies io_uring_enter, a single-issuer ring destroyed from
+   * a thread other than its own), or the kernel may hold an op past any
+   * cancel.  Then destroy gives up, as its callers cannot wait forever:
+   * after a grace in which pool workers can still hand back what they
+   * finish, every op left is called back with -ECANCELED. */
+  double deadline = tl__time() + DESTROY_WAIT, grace = 0;
   while (loop->nops) {
     invoke_done_ops(loop);
     /* tl_close's order holds here too: a deferred close runs once its fd's
@@ -297,8 +310,31 @@ int tl_loop_destroy(tl_loop *loop) {
     /* A cancel can miss (io_uring may hand a send to a kernel worker just
      * after the cancel looked for it: found by tests/fuzz as a destroy that
      * waited forever); the backend keeps asking from its poll (src/base.h). */
-    if (!loop->done_head)
-      loop->base.be->poll(&loop->base, 0.05);
+    if (loop->done_head)
+      continue;
+    if (!grace) {
+      int r = loop->base.be->poll(&loop->base, 0.05);
+      if ((r < 0 && r != -EINTR) || tl__time() >= deadline)
+        grace = tl__time() + DESTROY_GRACE;
+      continue;
+    }
+    if (tl__time() < grace) {
+      tl__base_drain(&loop->base);   /* completions posted by pool workers */
+      if (!loop->done_head) {
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+      }
+      continue;
+    }
+    /* Deferred closes still close (rule 5); the rest are given up. */
+    for (tl_op *op = loop->closes, *next; op; op = next) {
+      next = op->tl__qnext;
+      on_op(&loop->base, op, close(op->fd) < 0 ? -errno : 0);
+    }
+    loop->closes = NULL;
+    for (tl_op *op = loop->ops; op; op = op->tl__next)
+      if (OP_STATE(op) == OP_INFLIGHT)
+        on_op(&loop->base, op, -ECANCELED);
   }
 
   for (int s = 1; s < NSIG; s++)

@@ -222,7 +222,12 @@ int64_t tl__op_run_nonblocking(tl_op *op) {
       op->tl__res = 0;
       return connect_result(op->fd);
     }
-    tl__set_nonblock(op->fd);
+    /* Never a blocking connect on a worker (it could wait minutes for a
+     * SYN answer, out of reach of a cancel or a destroy): without
+     * O_NONBLOCK on the socket, no connect at all. */
+    r = tl__set_nonblock(op->fd);
+    if (r < 0)
+      return r;
     r = ret(connect(op->fd, op->u.connect.addr, op->u.connect.addrlen));
     if (r == -EINPROGRESS || r == -EINTR) {
       op->tl__res = -EINPROGRESS;

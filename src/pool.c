@@ -514,12 +514,49 @@ static unsigned dispatch_locked(struct worker **wake, unsigned *nwake, int *star
 }
 
 static void *monitor_main(void *arg);
+static void unlink_locked(struct tl__job *j);
+
+/* Under the lock, after a spawn failed while other workers exist: the jobs
+ * queued beyond the workers coming for them may wait forever (the busy
+ * workers can be wait jobs on quiet fds, and a thread that cannot start
+ * now, for RLIMIT_NOFILE or RLIMIT_NPROC, will not start later either while
+ * they hold their fds).  They complete with the spawn error instead, newest
+ * first, wait jobs before work jobs.  Returns them linked through ->next. */
+static struct tl__job *fail_unserved_locked(int err) {
+  unsigned want = startable_locked();
+  struct tl__job *list = NULL;
+  while (want > P.npending) {
+    struct fifo *f = P.q[TL__POOL_WAIT].tail ? &P.q[TL__POOL_WAIT] : &P.q[TL__POOL_WORK];
+    struct tl__job *j = f->tail;
+    if (!j)
+      break;
+    unlink_locked(j);
+    j->state = TL__JOB_DONE;
+    j->res = err;
+    j->cancelled = -1;   /* never ran (pool.h) */
+    j->next = list;
+    list = j;
+    want = startable_locked();
+  }
+  return list;
+}
+
+/* Outside the lock: hands each failed job back to its loop. */
+static void post_failed(struct tl__job *j) {
+  while (j) {
+    struct tl__job *next = j->next;
+    tl__base_post((struct tl__base *)j->base, j);
+    j = next;
+  }
+}
 
 /* After a dispatch, outside the lock: signals the workers it chose and
  * starts the threads it reserved (and the monitor, the first time).
- * Returns 0, or the spawn error if no worker exists at all. */
+ * Returns 0, or the error of a spawn that failed (the caller decides, with
+ * fail_unserved_locked(), what becomes of the jobs left without a worker). */
 static int dispatch_finish(struct worker **wake, unsigned nwake, unsigned spawn_n,
                            int start_monitor) {
+  int nested = 0;
   if (nwake) {
     for (unsigned i = 0; i < nwake; i++)
       pthread_cond_signal(&wake[i]->cond);
@@ -538,7 +575,7 @@ static int dispatch_finish(struct worker **wake, unsigned nwake, unsigned spawn_
       struct worker *w2[WAKE_MAX];
       unsigned more = dispatch_locked(w2, &n2, &sm);
       pthread_mutex_unlock(&P.lock);
-      dispatch_finish(w2, n2, more, 0);
+      nested = dispatch_finish(w2, n2, more, 0);
     }
   }
   for (unsigned i = 0; i < spawn_n; i++) {
@@ -552,11 +589,10 @@ static int dispatch_finish(struct worker **wake, unsigned nwake, unsigned spawn_
     P.nthreads -= left;
     P.npending -= left;
     P.spawn_failures++;
-    int none = P.nthreads == 0;
     pthread_mutex_unlock(&P.lock);
-    return none ? err : 0;
+    return err;
   }
-  return 0;
+  return nested;
 }
 
 /* See the top: looks at held-back work jobs every MONITOR_MS while there
@@ -587,8 +623,14 @@ static void *monitor_main(void *arg) {
     int sm;
     unsigned spawn_n = dispatch_locked(wake, &nwake, &sm);
     pthread_mutex_unlock(&P.lock);
-    dispatch_finish(wake, nwake, spawn_n, 0);
+    int err = dispatch_finish(wake, nwake, spawn_n, 0);
     pthread_mutex_lock(&P.lock);
+    if (err && P.nthreads != 0) {   /* none: the submit hands its batch back */
+      struct tl__job *failed = fail_unserved_locked(err);
+      pthread_mutex_unlock(&P.lock);
+      post_failed(failed);
+      pthread_mutex_lock(&P.lock);
+    }
   }
   pthread_mutex_unlock(&P.lock);
   return NULL;
@@ -680,17 +722,23 @@ int tl__pool_submit_lists(struct tl__pool_list *work, struct tl__pool_list *wait
   int err = dispatch_finish(wake, nwake, spawn_n, start_monitor);
   if (err) {
     pthread_mutex_lock(&P.lock);
-    if (P.nthreads == 0) {
-      /* Nothing can run them: hand the lists back, nothing is lost.  The
-       * jobs are still queued (no thread ever existed to take them). */
-      if (work)
-        list_unqueue(work);
-      if (wait)
-        list_unqueue(wait);
+    if (P.nthreads != 0) {
+      /* Workers exist but may all be held: what none of them is coming for
+       * completes with the spawn error (nothing here has been failed yet:
+       * only this thread fails jobs of this batch). */
+      struct tl__job *failed = fail_unserved_locked(err);
       pthread_mutex_unlock(&P.lock);
-      return err;
+      post_failed(failed);
+      return 0;
     }
+    /* Nothing can run them: hand the lists back, nothing is lost.  The
+     * jobs are still queued (no thread ever existed to take them). */
+    if (work)
+      list_unqueue(work);
+    if (wait)
+      list_unqueue(wait);
     pthread_mutex_unlock(&P.lock);
+    return err;
   }
   return 0;
 }

@@ -67,6 +67,13 @@ int tl__pool_cancel(struct tl__job *job);
  */
 int tl__pool_wait(struct tl__job *job, int fd, short events, int timeout_ms);
 
+/*
+ * A queued job that no worker will come for, because a thread could not be
+ * started while every worker is held (a quiet fd's wait can hold one for
+ * ever), is handed back to its loop without running: done() then sees
+ * job->cancelled == -1 and job->res the spawn error (-EAGAIN, -EMFILE).
+ */
+
 /* After fork in the child: forget the parent's threads and queue. */
 void tl__pool_atfork_child(void);
 

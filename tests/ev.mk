@@ -3,7 +3,7 @@
 # tests/ev/run-diff.sh runs both on every backend and compares transcripts.
 EVT_LIBEV = $(LIBEV_LIBS) -lpthread
 EVT_TL = libtriloop-ev.la -lpthread
-EVT_PROGS = t_order t_timer t_io t_misc t_signal t_async t_child t_stat t_embed t_fork t_backend
+EVT_PROGS = t_order t_timer t_io t_misc t_signal t_async t_child t_stat t_embed t_fork t_backend t_thread
 check_PROGRAMS += \
 	tests/ev/t_order.libev tests/ev/t_order.tl \
 	tests/ev/t_timer.libev tests/ev/t_timer.tl \
@@ -15,7 +15,8 @@ check_PROGRAMS += \
 	tests/ev/t_stat.libev tests/ev/t_stat.tl \
 	tests/ev/t_embed.libev tests/ev/t_embed.tl \
 	tests/ev/t_fork.libev tests/ev/t_fork.tl \
-	tests/ev/t_backend.libev tests/ev/t_backend.tl
+	tests/ev/t_backend.libev tests/ev/t_backend.tl \
+	tests/ev/t_thread.libev tests/ev/t_thread.tl
 tests_ev_t_order_libev_SOURCES = tests/ev/t_order.c tests/ev/common.h
 tests_ev_t_order_libev_LDADD = $(EVT_LIBEV)
 tests_ev_t_order_tl_SOURCES = tests/ev/t_order.c tests/ev/common.h
@@ -72,4 +73,7 @@ TESTS += tests/ev/exports.sh tests/ev/run-diff.sh tests/ev/closedfd.sh \
 	tests/ev/preload-nghttp2.sh tests/ev/preload-nghttpx.sh
 dist_noinst_SCRIPTS += tests/ev/exports.sh tests/ev/run-diff.sh \
 	tests/ev/closedfd.sh tests/ev/preload-nghttp2.sh tests/ev/preload-nghttpx.sh
-
+tests_ev_t_thread_libev_SOURCES = tests/ev/t_thread.c tests/ev/common.h
+tests_ev_t_thread_libev_LDADD = $(EVT_LIBEV)
+tests_ev_t_thread_tl_SOURCES = tests/ev/t_thread.c tests/ev/common.h
+tests_ev_t_thread_tl_LDADD = $(EVT_TL)

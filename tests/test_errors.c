@@ -35,11 +35,10 @@ START_TEST(test_strerror_describes_every_value) {
   ok_text(-99999);
   ok_text(INT_MIN);
   ok_text(INT_MAX);
-  /* The backend names are where the header says they are. */
-  const char *inval = tl_strerror(-EINVAL);
-  ck_assert_ptr_nonnull(strstr(inval, "uring"));
-  ck_assert_ptr_nonnull(strstr(inval, "epoll"));
-  ck_assert_ptr_nonnull(strstr(inval, "threadpool"));
+  /* Op results carry the kernel's errnos: their text is the kernel's (a
+   * missing file is not "not in flight", an EINVAL names no backends). */
+  for (size_t k = 0; k < sizeof errs / sizeof errs[0]; k++)
+    ck_assert_str_eq(tl_strerror(-errs[k]), strerror(errs[k]));
   ck_assert_str_ne(tl_strerror(0), tl_strerror(-EINVAL));
 }
 END_TEST

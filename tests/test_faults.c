@@ -1110,6 +1110,71 @@ END_TEST
 
 /* ------------------------------------------------------------ main */
 
+/* Every worker the pool has is held by a recv on a quiet socket, and no
+ * new thread can start: a recv submitted then (its peer has sent) must
+ * still call back, with its data or the spawn error, and every recv is
+ * called back once by destroy.  (The pool used to leave it queued "for a
+ * worker that will get to it", which never came.)  Forked: a fresh pool. */
+#define NQUIET 8
+START_TEST(test_faults_blocked_workers_and_no_new_thread_every_op_calls_back) {
+  fflush(NULL);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    alarm(TH_CASE_TIMEOUT - 2);
+    setenv("TRILOOP_THREADS", "2", 1);
+    if (th_id(_i) == TL_BACKEND_URING)
+      setenv("TRILOOP_URING_POOL_OPS", "all", 1);
+    tl_loop *loop = NULL;
+    CHILD_CHECK(tl_loop_new(&loop, (unsigned)th_id(_i)) == 0);
+    static int sv[NQUIET + 1][2];
+    static char buf[NQUIET + 1][8];
+    static struct top t[NQUIET + 1];
+    for (int k = 0; k <= NQUIET; k++)
+      CHILD_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[k]) == 0);
+    for (int k = 0; k < NQUIET; k++) {
+      top_init(&t[k]);
+      CHILD_CHECK(tl_recv(loop, &t[k].op, sv[k][0], buf[k], sizeof buf[k], 0, top_cb) == 0);
+    }
+    /* Let the workers start and block in their recvs. */
+    for (int k = 0; k < 5; k++) {
+      CHILD_CHECK(tl_run(loop, TL_RUN_NOWAIT) >= 0);
+      th_sleep(0.02);
+    }
+    CHILD_CHECK(tl_fault_set("pthread_create:EAGAIN") == 0);
+    CHILD_CHECK(write(sv[NQUIET][1], "data", 4) == 4);
+    top_init(&t[NQUIET]);
+    int r = tl_recv(loop, &t[NQUIET].op, sv[NQUIET][0], buf[NQUIET], 8, 0, top_cb);
+    CHILD_CHECK(r == 0 || r == -EAGAIN);
+    if (r == 0) {
+      double end = th_time() + 5;
+      while (!t[NQUIET].calls && th_time() < end) {
+        int rr = tl_run(loop, TL_RUN_ONCE);
+        CHILD_CHECK(rr >= 0 || rr == -EAGAIN);
+      }
+      if (!t[NQUIET].calls)
+        fprintf(stderr, "child: the recv with data never called back\n");
+      CHILD_CHECK(t[NQUIET].calls == 1);
+      CHILD_CHECK(t[NQUIET].res == 4 || t[NQUIET].res == -EAGAIN);
+    }
+    for (int k = 0; k < NQUIET; k++)
+      CHILD_CHECK(t[k].calls == 0 || t[k].res == -EAGAIN);
+    tl_fault_set(NULL);
+    CHILD_CHECK(tl_loop_destroy(loop) == 0);
+    for (int k = 0; k <= NQUIET; k++) {
+      CHILD_CHECK(t[k].calls == (k < NQUIET || r == 0));
+      close(sv[k][0]);
+      close(sv[k][1]);
+    }
+    _exit(0);
+  }
+  int st;
+  ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                "child failed (status 0x%x), see its message on stderr", st);
+}
+END_TEST
+
 static void add(TCase *tc) {
   TH_ADD(tc, test_faults_loop_creation_fails_cleanly);
   TH_ADD(tc, test_faults_allocation_sweep);
@@ -1125,6 +1190,7 @@ static void add(TCase *tc) {
   TH_ADD(tc, test_faults_op_eintr_eagain_are_retried);
   TH_ADD(tc, test_faults_thread_creation_fails);
   TH_ADD(tc, test_faults_refused_batch_does_not_block);
+  TH_ADD(tc, test_faults_blocked_workers_and_no_new_thread_every_op_calls_back);
   TH_ADD(tc, test_faults_registration_errors);
   TH_ADD(tc, test_faults_random_mix);
 }

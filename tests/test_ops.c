@@ -8,7 +8,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "harness.h"
 
@@ -980,7 +982,67 @@ START_TEST(test_op_huge_lengths_are_clamped_like_the_syscalls) {
 }
 END_TEST
 
+/* RLIMIT_NOFILE caps the pool's threads (each worker has an eventfd), and
+ * on threadpool every recv holds a worker while its peer is quiet.  Recvs
+ * beyond what the pool can start must not wait forever: the one whose peer
+ * sends calls back (with its data or the spawn error), and every recv is
+ * called back exactly once by destroy.  In a child: the limit is its own. */
+#define NLIM 20
+START_TEST(test_op_recvs_beyond_the_threads_the_fd_limit_allows_all_call_back) {
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+#define CHK(c) do { if (!(c)) { fprintf(stderr, "child: line %d: %s\n", __LINE__, #c); _exit(1); } } while (0)
+    alarm(TH_CASE_TIMEOUT - 2);
+    tl_loop *loop = NULL;
+    CHK(tl_loop_new(&loop, (unsigned)th_id(_i)) == 0);
+    int hi = dup(0);
+    CHK(hi >= 0);
+    close(hi);
+    static int sv[NLIM][2];
+    static char buf[NLIM][8];
+    static tl_op op[NLIM];
+    static struct th_opres r[NLIM];
+    /* Room for the socketpairs and a few more: the pool gets a handful
+     * of threads at most. */
+    struct rlimit rl;
+    CHK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+    rl.rlim_cur = (rlim_t)(hi + 2 * NLIM + 4);
+    CHK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    for (int i = 0; i < NLIM; i++) {
+      CHK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]) == 0);
+      th_op_prep(&op[i], &r[i]);
+      CHK(tl_recv(loop, &op[i], sv[i][0], buf[i], sizeof buf[i], 0, th_op_cb) == 0);
+    }
+    tl_run(loop, TL_RUN_NOWAIT);
+    CHK(write(sv[NLIM - 1][1], "last", 4) == 4);
+    double end = th_time() + 5;
+    while (!r[NLIM - 1].calls && th_time() < end)
+      CHK(tl_run(loop, TL_RUN_ONCE) >= 0);
+    if (!r[NLIM - 1].calls)
+      fprintf(stderr, "child: the recv with data never called back\n");
+    CHK(r[NLIM - 1].calls == 1);
+    CHK(r[NLIM - 1].res == 4 || r[NLIM - 1].res == -EMFILE || r[NLIM - 1].res == -EAGAIN);
+    for (int i = 0; i < NLIM - 1; i++)
+      CHK(r[i].calls == 0 || r[i].res == -EMFILE || r[i].res == -EAGAIN);
+    CHK(tl_loop_destroy(loop) == 0);
+    for (int i = 0; i < NLIM; i++) {
+      CHK(r[i].calls == 1);
+      close(sv[i][0]);
+      close(sv[i][1]);
+    }
+    _exit(0);
+#undef CHK
+  }
+  int st;
+  ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                "child failed (status 0x%x), see its message on stderr", st);
+}
+END_TEST
+
 static void add(TCase *tc) {
+  TH_ADD(tc, test_op_recvs_beyond_the_threads_the_fd_limit_allows_all_call_back);
   TH_ADD(tc, test_op_write_then_read_at_offsets);
   TH_ADD(tc, test_op_offset_minus_one_uses_and_advances_the_file_position);
   TH_ADD(tc, test_op_readv_and_writev_scatter_and_gather);

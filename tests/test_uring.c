@@ -97,6 +97,117 @@ START_TEST(test_uring_seccomp_denial_falls_back_to_epoll) {
 }
 END_TEST
 
+
+/* A filter that allows io_uring_setup but denies one of the other two
+ * calls: auto must not pick uring (every tl_run would fail), and must say
+ * why; a recv round trip works on what it picked. */
+static void deny_one_then_auto(int sys, const char *name) {
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    alarm(10);
+    unsetenv("TRILOOP_BACKEND");
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    CHILD_CHECK(ctx != NULL);
+    CHILD_CHECK(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), sys, 0) == 0);
+    CHILD_CHECK(seccomp_load(ctx) == 0);
+    seccomp_release(ctx);
+
+    char why[256] = "";
+    int r = tl_backend_auto(why, sizeof why);
+    if (r != TL_BACKEND_EPOLL)
+      fprintf(stderr, "child: denying %s, auto picked %d: %s\n", name, r, why);
+    CHILD_CHECK(r == TL_BACKEND_EPOLL);
+    CHILD_CHECK(strstr(why, name) != NULL);
+    CHILD_CHECK(tl_backend_probe(TL_BACKEND_URING, why, sizeof why) == -EPERM);
+
+    tl_loop *loop = NULL;
+    CHILD_CHECK(tl_loop_new(&loop, TL_BACKEND_AUTO) == 0);
+    CHILD_CHECK(!strcmp(tl_backend_name(loop), "epoll"));
+    int sv[2];
+    CHILD_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    char buf[8];
+    tl_op op;
+    struct th_opres res;
+    memset(&op, 0, sizeof op);
+    memset(&res, 0, sizeof res);
+    op.data = &res;
+    CHILD_CHECK(tl_recv(loop, &op, sv[0], buf, sizeof buf, 0, counting_cb) == 0);
+    CHILD_CHECK(write(sv[1], "ping", 4) == 4);
+    while (!res.calls)
+      CHILD_CHECK(tl_run(loop, TL_RUN_ONCE) >= 0);
+    CHILD_CHECK(res.res == 4 && !memcmp(buf, "ping", 4));
+    CHILD_CHECK(tl_loop_destroy(loop) == 0);
+    _exit(0);
+  }
+  wait_child_ok(pid);
+}
+
+START_TEST(test_uring_seccomp_denying_any_one_call_makes_auto_pick_epoll) {
+  deny_one_then_auto(SCMP_SYS(io_uring_setup), "io_uring_setup");
+  deny_one_then_auto(SCMP_SYS(io_uring_enter), "io_uring_enter");
+  deny_one_then_auto(SCMP_SYS(io_uring_register), "io_uring_register");
+}
+END_TEST
+
+/* The kernel stops answering after the op went in (a filter installed
+ * later denies io_uring_enter): destroy returns, the recv called back. */
+START_TEST(test_uring_destroy_returns_when_enter_becomes_denied) {
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    alarm(10);
+    tl_loop *loop = NULL;
+    CHILD_CHECK(tl_loop_new(&loop, TL_BACKEND_URING) == 0);
+    int sv[2];
+    CHILD_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    char buf[8];
+    tl_op op;
+    struct th_opres res;
+    memset(&op, 0, sizeof op);
+    memset(&res, 0, sizeof res);
+    op.data = &res;
+    CHILD_CHECK(tl_recv(loop, &op, sv[0], buf, sizeof buf, 0, counting_cb) == 0);
+    CHILD_CHECK(tl_run(loop, TL_RUN_NOWAIT) == 1);   /* submitted */
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    CHILD_CHECK(ctx != NULL);
+    CHILD_CHECK(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_uring_enter), 0) == 0);
+    CHILD_CHECK(seccomp_load(ctx) == 0);
+    seccomp_release(ctx);
+    CHILD_CHECK(tl_loop_destroy(loop) == 0);
+    CHILD_CHECK(res.calls == 1);
+    CHILD_CHECK(res.res == -ECANCELED);
+    _exit(0);
+  }
+  wait_child_ok(pid);
+}
+END_TEST
+
+
+/* A thread has 16 registered-ring slots: loops created, run and destroyed
+ * one after another must give theirs back (and so must the probe). */
+START_TEST(test_uring_forty_loops_one_after_another_each_runs) {
+  for (int k = 0; k < 40; k++) {
+    tl_loop *loop = uring_loop();
+    int fd = th_tmpfile("abcd", 4);
+    char buf[4];
+    tl_op op;
+    struct th_opres r;
+    memset(&op, 0, sizeof op);
+    memset(&r, 0, sizeof r);
+    op.data = &r;
+    ck_assert_int_eq(tl_read(loop, &op, fd, buf, 4, 0, counting_cb), 0);
+    TH_RUN_UNTIL(loop, r.calls == 1);   /* entered: the ring fd registered */
+    ck_assert_int_eq(r.res, 4);
+    close(fd);
+    char d[512];
+    tl_loop_describe(loop, d, sizeof d);
+    ck_assert_msg(k || strstr(d, "registered ring fd") || strstr(d, "plain ring fd"), "%s", d);
+    ck_assert_int_eq(tl_loop_destroy(loop), 0);
+  }
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 
 #define NREADS 1000
@@ -605,6 +716,9 @@ int main(void) {
     const TTest *t;
   } cases[] = {
     { "seccomp", test_uring_seccomp_denial_falls_back_to_epoll },
+    { "seccomp", test_uring_seccomp_denying_any_one_call_makes_auto_pick_epoll },
+    { "seccomp", test_uring_destroy_returns_when_enter_becomes_denied },
+    { "threads", test_uring_forty_loops_one_after_another_each_runs },
     { "tiny_ring", test_uring_tiny_ring_1000_file_reads_none_dropped },
     { "tiny_ring", test_uring_tiny_ring_1000_pipe_reads_pending_then_burst },
     { "tiny_ring", test_uring_tiny_ring_1000_pipe_writes_overflow_cq_nothing_lost },

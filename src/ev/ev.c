@@ -1708,6 +1708,15 @@ int ev_run(EV_P_ int flags) {
       if (loop->release_cb)
         loop->release_cb(loop);
       int r = loop->base.be->poll(&loop->base, waittime);
+      if (r == -EEXIST && loop->base.be->fork) {
+        /* A single-issuer io_uring belongs to the thread that first ran the
+         * loop; libev lets any thread run it (one at a time).  The backend's
+         * fork hook gives the loop a ring of this thread and re-arms every
+         * fd watcher (the drop-in has no ops in the ring to lose). */
+        r = loop->base.be->fork(&loop->base);
+        if (r == 0)
+          r = loop->base.be->poll(&loop->base, waittime);
+      }
       if (loop->acquire_cb)
         loop->acquire_cb(loop);
       if (r < 0 && r != -EINTR) {

@@ -8,7 +8,7 @@
 : "${EVT_TIMEOUT:=60}"
 dir=tests/ev
 progs="$*"
-[ -n "$progs" ] || progs="t_order t_timer t_io t_misc t_signal t_async t_child t_stat t_embed t_fork t_backend"
+[ -n "$progs" ] || progs="t_order t_timer t_io t_misc t_signal t_async t_child t_stat t_embed t_fork t_backend t_thread"
 tmp=$(mktemp -d) || exit 99
 trap 'rm -rf "$tmp"' EXIT
 fail=0

@@ -554,8 +554,13 @@ static void slot_free_mem(struct slot *s) {
   free(s->iov);
   free(s->addr);
   free(s->alen);
-  if (s->connfd >= 0)
+  if (s->connfd >= 0) {
+    /* Rule 7 of the header: the loop forgets the fd before its number can
+     * be reused (the backends cache per-fd state, such as O_NONBLOCK). */
+    if (F.loop)
+      (void)tl_cancel_fd(F.loop, s->connfd);
     close(s->connfd);
+  }
   s->buf = NULL;
   s->iov = NULL;
   s->addr = NULL;
@@ -716,6 +721,7 @@ static void on_slot(tl_loop *loop, tl_op *op, int64_t res) {
       struct stat st;
       CHECK(fstat((int)res, &st) == 0 && S_ISSOCK(st.st_mode), "accept gave fd %lld, not a "
             "socket", (long long)res);
+      (void)tl_cancel_fd(loop, (int)res);   /* rule 7, as for the connect sockets */
       close((int)res);
     }
     break;
