@@ -1,7 +1,8 @@
 /*
  * The syscalls behind completion ops, for the backends that do them
  * themselves: blocking (pool workers, file ops) and nonblocking (the epoll
- * backend's sockets, the threadpool backend after its wait).
+ * backend's sockets, the threadpool backend after its wait).  At the end,
+ * the one policy all three backends follow to run an op on a pool worker.
  */
 #include <errno.h>
 #include <fcntl.h>
