@@ -273,8 +273,10 @@ static int64_t run_waiting(struct tl__job *job, tl_op *op) {
 }
 
 int64_t tl__op_run_on_worker(struct tl__job *job, tl_op *op, int file) {
-  /* Cancelled between the dequeue and now: nothing is consumed yet. */
-  if (job->cancelled)
+  /* Cancelled between the dequeue and now: nothing is consumed yet.  No
+   * lock: tl__pool_cancel stores it atomically; a cancel that comes later
+   * interrupts the wait instead. */
+  if (__atomic_load_n(&job->cancelled, __ATOMIC_RELAXED))
     return -ECANCELED;
   switch (op->type) {
   case TL_OP_RECV: case TL_OP_SEND: case TL_OP_ACCEPT: case TL_OP_CONNECT:
