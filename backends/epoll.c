@@ -195,10 +195,11 @@ static int modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) {
 
 /* ---- ops ---- */
 
+/* The same policy as the other backends' pool paths (src/ops_sync.c).  Only
+ * regular files and block devices reach the pool as reads and writes. */
 static void job_work(struct tl__job *job) {
   tl_op *op = (tl_op *)((char *)job - offsetof(tl_op, tl__job));
-  job->res = op->type == TL_OP_SPLICE ? tl__op_run_splice_waiting(job, op)
-                                      : tl__op_run_blocking(op);
+  job->res = tl__op_run_on_worker(job, op, 1);
 }
 
 static void job_done(struct tl__job *job) {
@@ -215,6 +216,19 @@ static void to_pool(struct tl__base *b, tl_op *op) {
   j->base = b;
   j->next = NULL;
   j->cancelled = 0;
+  if (tl__op_pool_class(op) == TL__POOL_WAIT) {
+    /* A splice may wait for its pipe forever: a wait job, outside the
+     * work bound, so that it never keeps file ops queued.  Rare enough to
+     * go now rather than through the batch. */
+    struct tl__pool_list wait = { j, j, 1 };
+    op->tl__gen = AT_POOL;
+    int r = tl__pool_submit_lists(NULL, &wait);
+    if (r < 0) {
+      j->res = r;
+      job_done(j);
+    }
+    return;
+  }
   op->tl__gen = AT_BATCH;
   if (s->batch_tail)
     s->batch_tail->next = j;

@@ -136,46 +136,9 @@ static void wait_add(struct tp *t, struct tl__job *j) {
 
 /* ---------------------------------------------------------------- ops */
 
-static int64_t run_waiting(struct tl__job *job, tl_op *op) {
-  short ev = tl__op_wants(op) == TL_WRITE ? POLLOUT : POLLIN;
-  for (;;) {
-    int64_t r = tl__op_run_nonblocking(op);
-    if (r != -EAGAIN)
-      return r;
-    int w = tl__pool_wait(job, op->fd, ev, -1);
-    if (w < 0)
-      return w;                /* -ECANCELED: a cancel or a destroy */
-    if (w & POLLNVAL)
-      return -EBADF;
-    /* POLLERR/POLLHUP: the call itself reports what happened. */
-  }
-}
-
+/* The same policy as the other backends' pool paths (src/ops_sync.c). */
 static void op_work(struct tl__job *job) {
-  tl_op *op = container_of(job, tl_op, tl__job);
-  int64_t r;
-  switch (op->type) {
-  case TL_OP_RECV: case TL_OP_SEND: case TL_OP_ACCEPT: case TL_OP_CONNECT:
-  case TL_OP_SENDMSG: case TL_OP_RECVMSG: case TL_OP_SEND_ZC:
-    op->tl__res = 0;           /* tl__op_run_nonblocking's connect state */
-    r = run_waiting(job, op);
-    break;
-  case TL_OP_SPLICE:
-    r = tl__op_run_splice_waiting(job, op);
-    break;
-  case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READV: case TL_OP_WRITEV:
-  case TL_OP_READ_FIXED: case TL_OP_WRITE_FIXED:
-    r = tl__fd_is_file(op->fd);
-    if (r == 1)
-      r = tl__op_run_blocking(op);
-    else if (r == 0)
-      r = run_waiting(job, op);
-    break;
-  default:
-    r = tl__op_run_blocking(op);
-    break;
-  }
-  job->res = r;
+  job->res = tl__op_run_on_worker(job, container_of(job, tl_op, tl__job), -1);
 }
 
 static void op_done_job(struct tl__job *job) {
@@ -200,17 +163,17 @@ static int tp_submit(struct tl__base *b, tl_op *op) {
     b->syscalls++;
     tl__base_op_done(b, op, tl__op_run_blocking(op));
     return 0;
-  case TL_OP_RECV: case TL_OP_SEND: case TL_OP_ACCEPT: case TL_OP_CONNECT:
-  case TL_OP_SENDMSG: case TL_OP_RECVMSG: case TL_OP_SEND_ZC: case TL_OP_SPLICE:
-    /* Socket ops may wait for their peer as long as it likes: they are
-     * waits, like readiness jobs, so 2,000 idle connections' recvs do not
-     * hold every op slot while accepts and file ops queue behind them. */
-    op->tl__gen = OP_LOCAL_WAIT;
-    wait_add(TP(b), j);
-    break;
   default:
-    op->tl__gen = OP_LOCAL;
-    batch_add(TP(b), j);
+    if (tl__op_pool_class(op) == TL__POOL_WAIT) {
+      /* Socket ops may wait for their peer as long as it likes: they are
+       * waits, like readiness jobs, so 2,000 idle connections' recvs do not
+       * hold every op slot while accepts and file ops queue behind them. */
+      op->tl__gen = OP_LOCAL_WAIT;
+      wait_add(TP(b), j);
+    } else {
+      op->tl__gen = OP_LOCAL;
+      batch_add(TP(b), j);
+    }
   }
   return 0;
 }

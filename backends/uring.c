@@ -759,41 +759,10 @@ static void arm_dirty(struct tl__base *b, struct uring *u, int will_sleep) {
 
 #define OP_OF_JOB(j) ((tl_op *)((char *)(j) - offsetof(tl_op, tl__job)))
 
-/* The pool path, for ops the kernel cannot do natively.  Socket ops wait
- * with tl__pool_wait so that a cancel interrupts them. */
+/* The pool path, for ops the kernel cannot do natively: run and classed
+ * as on the other backends (tl__op_run_on_worker, tl__op_pool_class). */
 static void pool_work(struct tl__job *j) {
-  tl_op *op = OP_OF_JOB(j);
-  int waits;
-  switch (op->type) {
-  case TL_OP_RECV: case TL_OP_SEND: case TL_OP_ACCEPT: case TL_OP_CONNECT:
-  case TL_OP_SENDMSG: case TL_OP_RECVMSG: case TL_OP_SEND_ZC:
-    waits = 1;
-    break;
-  case TL_OP_SPLICE:
-    j->res = j->cancelled ? -ECANCELED : tl__op_run_splice_waiting(j, op);
-    return;
-  case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READV: case TL_OP_WRITEV:
-  case TL_OP_READ_FIXED: case TL_OP_WRITE_FIXED:
-    /* Pipes, ttys and sockets can block forever: wait so cancel works. */
-    waits = tl__fd_is_file(op->fd) == 0;
-    break;
-  default:
-    waits = 0;
-  }
-  if (!waits) {
-    j->res = j->cancelled ? -ECANCELED : tl__op_run_blocking(op);
-    return;
-  }
-  int64_t r;
-  op->tl__res = 0;
-  while ((r = tl__op_run_nonblocking(op)) == -EAGAIN) {
-    int w = tl__pool_wait(j, op->fd, tl__op_wants(op) == TL_WRITE ? POLLOUT : POLLIN, -1);
-    if (w < 0) {
-      r = w;
-      break;
-    }
-  }
-  j->res = r;
+  j->res = tl__op_run_on_worker(j, OP_OF_JOB(j), -1);
 }
 
 static void pool_done(struct tl__job *j) {
@@ -812,7 +781,10 @@ static int pool_submit(struct tl__base *b, tl_op *op) {
   j->done = pool_done;
   j->base = b;
   op->tl__gen = u_epoch(b) | ROUTE_POOL;
-  return tl__pool_submit(j);
+  if (tl__op_pool_class(op) == TL__POOL_WORK)
+    return tl__pool_submit(j);
+  struct tl__pool_list wait = { j, j, 1 };
+  return tl__pool_submit_lists(NULL, &wait);
 }
 
 static inline unsigned clamp_len(size_t len) {

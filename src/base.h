@@ -236,6 +236,18 @@ int tl__op_is_fs_op(int type);
 int64_t tl__op_run_splice_waiting(struct tl__job *job, tl_op *op);
 /* TL_READ or TL_WRITE: which readiness a socket op waits for. */
 unsigned tl__op_wants(const tl_op *op);
+/*
+ * Running an op on a pool worker, the same on every backend: the op's
+ * pool job class, TL__POOL_WAIT (pool.h) for socket ops and splice, which
+ * may wait for their peer forever, else TL__POOL_WORK; and the runner, from
+ * job->work: -ECANCELED if already cancelled, socket ops, splice and
+ * reads/writes of pipes, ttys and sockets as nonblocking tries with a
+ * cancellable tl__pool_wait between them (a closed fd: -EBADF), everything
+ * else as the blocking syscall.  file: 1 when the caller already knows
+ * op->fd is a regular file or block device, -1 to look.
+ */
+int tl__op_pool_class(const tl_op *op);
+int64_t tl__op_run_on_worker(struct tl__job *job, tl_op *op, int file);
 
 /* Monotonic clock in seconds. */
 double tl__time(void);

@@ -1,7 +1,8 @@
 /*
  * The syscalls behind completion ops, for the backends that do them
  * themselves: blocking (pool workers, file ops) and nonblocking (the epoll
- * backend's sockets, the threadpool backend after its wait).
+ * backend's sockets, the threadpool backend after its wait).  At the end,
+ * the one policy all three backends follow to run an op on a pool worker.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -239,6 +240,65 @@ int64_t tl__op_run_nonblocking(tl_op *op) {
     tl__set_nonblock(op->fd);
     do r = rw(op, 0); while (r == -EINTR);
     return r == -EWOULDBLOCK ? -EAGAIN : r;
+  default:
+    return tl__op_run_blocking(op);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* The one policy for running an op on a pool worker                  */
+/* ------------------------------------------------------------------ */
+
+int tl__op_pool_class(const tl_op *op) {
+  /* A socket op or a splice may wait for its peer as long as the peer
+   * likes: as a work job it would hold one of TRILOOP_THREADS_MAX slots, and
+   * that many idle connections would keep every file op queued forever. */
+  if (tl__op_is_socket_op(op->type) || op->type == TL_OP_SPLICE)
+    return TL__POOL_WAIT;
+  return TL__POOL_WORK;
+}
+
+/* Nonblocking tries, and a wait for readiness between them, so that a
+ * cancel (or a destroy) interrupts an op that would block forever. */
+static int64_t run_waiting(struct tl__job *job, tl_op *op) {
+  short ev = tl__op_wants(op) == TL_WRITE ? POLLOUT : POLLIN;
+  for (;;) {
+    int64_t r = tl__op_run_nonblocking(op);
+    if (r != -EAGAIN)
+      return r;
+    int w = tl__pool_wait(job, op->fd, ev, -1);
+    if (w < 0)
+      return w;                /* -ECANCELED: a cancel or a destroy */
+    /* The fd was closed under the op: trying again could reach another
+     * file that took its number. */
+    if (w & POLLNVAL)
+      return -EBADF;
+    /* POLLERR/POLLHUP: the call itself reports what happened. */
+  }
+}
+
+int64_t tl__op_run_on_worker(struct tl__job *job, tl_op *op, int file) {
+  /* Cancelled between the dequeue and now: nothing is consumed yet.  No
+   * lock: tl__pool_cancel stores it atomically; a cancel that comes later
+   * interrupts the wait instead. */
+  if (__atomic_load_n(&job->cancelled, __ATOMIC_RELAXED))
+    return -ECANCELED;
+  switch (op->type) {
+  case TL_OP_RECV: case TL_OP_SEND: case TL_OP_ACCEPT: case TL_OP_CONNECT:
+  case TL_OP_SENDMSG: case TL_OP_RECVMSG: case TL_OP_SEND_ZC:
+    op->tl__res = 0;           /* tl__op_run_nonblocking's connect state */
+    return run_waiting(job, op);
+  case TL_OP_SPLICE:
+    return tl__op_run_splice_waiting(job, op);
+  case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READV: case TL_OP_WRITEV:
+  case TL_OP_READ_FIXED: case TL_OP_WRITE_FIXED:
+    /* Pipes, ttys and sockets can block forever: they wait, so that a
+     * cancel works.  Files never wait. */
+    if (file < 0)
+      file = tl__fd_is_file(op->fd);
+    if (file < 0)
+      return file;
+    return file ? tl__op_run_blocking(op) : run_waiting(job, op);
   default:
     return tl__op_run_blocking(op);
   }

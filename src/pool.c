@@ -764,7 +764,9 @@ int tl__pool_cancel(struct tl__job *job) {
     break;
   case TL__JOB_RUNNING: {
     struct worker *w = job->worker;
-    job->cancelled = 1;
+    /* Atomic: the worker reads it without the lock
+     * (tl__op_run_on_worker, before it blocks). */
+    __atomic_store_n(&job->cancelled, 1, __ATOMIC_RELAXED);
     if (!w->kicked) {
       /* Written under the lock: once unlocked the worker may retire. */
       uint64_t one = 1;

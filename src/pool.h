@@ -13,9 +13,11 @@
  *    they are short (page-cached reads), at most TRILOOP_THREADS_EAGER
  *    (default: cores) run at once; see the top of pool.c.
  *  - wait jobs (TL__POOL_WAIT: the threadpool backend's readiness waits,
- *    one per fd with interest): never queue behind the bound, a thread is
- *    started for each one no idle worker takes.  They are bounded by the
- *    number of watched fds, not by TRILOOP_THREADS_MAX: with the bound
+ *    one per fd with interest, and on every backend the pool ops that may
+ *    wait for a peer forever, see tl__op_pool_class): never queue behind
+ *    the bound, a thread is started for each one no idle worker takes.
+ *    They are bounded by the number of watched fds and of such ops in
+ *    flight, not by TRILOOP_THREADS_MAX: with the bound
  *    shared, max quiet fds would hold every worker and starve the other
  *    watchers and every file op forever.  The bound still keeps work jobs
  *    from growing the pool without limit, and no wait job holds a work slot,

@@ -824,6 +824,28 @@ START_TEST(test_faults_op_eintr_eagain_are_retried) {
 }
 END_TEST
 
+/* A pool op whose fd is closed between its try (EAGAIN) and its wait:
+ * the wait's poll sees POLLNVAL and the op fails with -EBADF, on every
+ * backend, rather than trying again (by then the number may name another
+ * file).  Injected: a recv on a closed fd says EAGAIN every time, as a
+ * socket does that is closed just after its try. */
+START_TEST(test_faults_pool_wait_on_a_closed_fd_is_ebadf) {
+  struct fx f;
+  fx_begin(&f);
+  tl_loop *loop = new_loop_pooled(_i);
+  int bad = th_closed_fd();
+  char buf[8], plan[64];
+  struct top t;
+  prep_read(&t, TL_OP_RECV, bad, buf, sizeof buf, 0);
+  snprintf(plan, sizeof plan, "recv:EAGAIN:fd=%d", bad);
+  uint64_t inj = one_op(loop, plan, &t.op, -EBADF);
+  still_works(loop);
+  th_destroy(loop);
+  fx_check_fds(&f, "closed fd under a pool wait");
+  record(_i, "pool-wait-POLLNVAL(EBADF)", inj, &f);
+}
+END_TEST
+
 /* ------------------------------------------------------------ threads */
 
 START_TEST(test_faults_thread_creation_fails) {
@@ -1188,6 +1210,7 @@ static void add(TCase *tc) {
   TH_ADD(tc, test_faults_short_counts_reach_the_callback);
   TH_ADD(tc, test_faults_op_errors_reach_the_callback);
   TH_ADD(tc, test_faults_op_eintr_eagain_are_retried);
+  TH_ADD(tc, test_faults_pool_wait_on_a_closed_fd_is_ebadf);
   TH_ADD(tc, test_faults_thread_creation_fails);
   TH_ADD(tc, test_faults_refused_batch_does_not_block);
   TH_ADD(tc, test_faults_blocked_workers_and_no_new_thread_every_op_calls_back);

@@ -1041,6 +1041,99 @@ START_TEST(test_op_recvs_beyond_the_threads_the_fd_limit_allows_all_call_back) {
 }
 END_TEST
 
+/* In a forked child Check's assertions cannot report: say what failed on
+ * stderr and exit non-zero; the parent asserts a clean exit. */
+#define CHILD_CHECK(cond)                                                   \
+  do {                                                                      \
+    if (!(cond)) {                                                          \
+      fprintf(stderr, "child: %s:%d: %s failed\n", __FILE__, __LINE__, #cond); \
+      _exit(1);                                                             \
+    }                                                                       \
+  } while (0)
+
+static void tick_cb(tl_loop *loop, tl_timer *w, unsigned ev) {
+  (void)loop;
+  (void)w;
+  (void)ev;
+}
+
+/* Runs until *calls is set or secs pass; a repeating timer bounds each
+ * TL_RUN_ONCE, so a stuck op ends the wait instead of hanging it. */
+static void child_run_until(tl_loop *loop, const int *calls, double secs) {
+  double end = th_time() + secs;
+  while (!*calls && th_time() < end)
+    CHILD_CHECK(tl_run(loop, TL_RUN_ONCE) >= 0);
+}
+
+/* Ops that wait for a peer (recv, splice) never hold one of the pool's
+ * TRILOOP_THREADS_MAX work slots, on any backend: with a bound of 1, two
+ * idle recvs and a splice from an empty pipe must not keep a file read
+ * queued.  epoll runs only the splice and the read on the pool; uring is
+ * told to (TRILOOP_URING_POOL_OPS).  In a child: the pool reads
+ * TRILOOP_THREADS_MAX once per process, at its first use. */
+static void idle_waits_child(int id) {
+  enum { N = 2 };
+  setenv("TRILOOP_URING_POOL_OPS", "recv,splice,read", 1);
+  setenv("TRILOOP_THREADS_MAX", "1", 1);
+  tl_loop *loop = NULL;
+  CHILD_CHECK(tl_loop_new(&loop, id) == 0);
+  tl_timer tick;
+  tl_timer_init(&tick, tick_cb, 0.05, 0.05);
+  CHILD_CHECK(tl_timer_start(loop, &tick) == 0);
+  int sv[N][2], in[2], out[2];
+  tl_op rv[N], sp, rd;
+  struct th_opres rvr[N], spr, rr;
+  char bufs[N][8], b[8];
+  for (int i = 0; i < N; i++) {
+    CHILD_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]) == 0);
+    th_op_prep(&rv[i], &rvr[i]);
+    CHILD_CHECK(tl_recv(loop, &rv[i], sv[i][0], bufs[i], sizeof bufs[i], 0, th_op_cb) == 0);
+  }
+  CHILD_CHECK(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0);
+  th_op_prep(&sp, &spr);
+  CHILD_CHECK(tl_splice(loop, &sp, in[0], -1, out[1], -1, 4, 0, th_op_cb) == 0);
+  /* Let every waiting op settle on its worker first. */
+  double settle = th_time() + 0.2;
+  while (th_time() < settle)
+    CHILD_CHECK(tl_run(loop, TL_RUN_ONCE) >= 0);
+  int fd = th_tmpfile("hello", 5);
+  th_op_prep(&rd, &rr);
+  CHILD_CHECK(tl_read(loop, &rd, fd, b, sizeof b, 0, th_op_cb) == 0);
+  child_run_until(loop, &rr.calls, 3);
+  if (!rr.calls)
+    fprintf(stderr, "child (%s): the file read is stuck behind idle recvs and a splice\n",
+            tl_backend_id_name(id));
+  CHILD_CHECK(rr.calls == 1);
+  CHILD_CHECK(rr.res == 5 && memcmp(b, "hello", 5) == 0);
+  CHILD_CHECK(spr.calls == 0);
+  for (int i = 0; i < N; i++)
+    CHILD_CHECK(rvr[i].calls == 0);
+  /* The waiting ops still complete. */
+  CHILD_CHECK(write(in[1], "pipe", 4) == 4);
+  child_run_until(loop, &spr.calls, 5);
+  CHILD_CHECK(spr.calls == 1 && spr.res == 4);
+  for (int i = 0; i < N; i++) {
+    CHILD_CHECK(write(sv[i][1], "ping", 4) == 4);
+    child_run_until(loop, &rvr[i].calls, 5);
+    CHILD_CHECK(rvr[i].calls == 1 && rvr[i].res == 4);
+  }
+  CHILD_CHECK(tl_timer_stop(loop, &tick) == 0);
+  CHILD_CHECK(tl_loop_destroy(loop) == 0);
+  _exit(0);
+}
+
+START_TEST(test_op_idle_recvs_and_splice_do_not_starve_a_file_read) {
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0)
+    idle_waits_child(th_id(_i));
+  int st;
+  ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                "child failed (status 0x%x), see its message on stderr", st);
+}
+END_TEST
+
 static void add(TCase *tc) {
   TH_ADD(tc, test_op_recvs_beyond_the_threads_the_fd_limit_allows_all_call_back);
   TH_ADD(tc, test_op_write_then_read_at_offsets);
@@ -1071,6 +1164,7 @@ static void add(TCase *tc) {
   TH_ADD(tc, test_op_a_megabyte_streams_through_a_socketpair);
   TH_ADD(tc, test_op_send_to_a_closed_peer_is_epipe_not_sigpipe);
   TH_ADD(tc, test_op_huge_lengths_are_clamped_like_the_syscalls);
+  TH_ADD(tc, test_op_idle_recvs_and_splice_do_not_starve_a_file_read);
 }
 
 int main(void) { return th_main("ops", add); }

@@ -622,6 +622,84 @@ START_TEST(test_uring_pool_fallback_for_switched_off_opcodes_still_works) {
 }
 END_TEST
 
+/* Socket ops sent to the pool wait for their peer as long as it likes, so
+ * they are pool wait jobs, outside TRILOOP_THREADS_MAX, as on the threadpool
+ * backend.  As work jobs, 4 idle recvs took all 4 slots and a 5-byte file
+ * read queued behind them until a peer wrote or closed.  In a child: the
+ * pool reads TRILOOP_THREADS_MAX once per process, at its first use. */
+static void tick_cb(tl_loop *loop, tl_timer *w, unsigned ev) {
+  (void)loop;
+  (void)w;
+  (void)ev;
+}
+
+static void pool_recvs_child(void) {
+  enum { N = 4 };
+  setenv("TRILOOP_URING_POOL_OPS", "recv,read", 1);
+  setenv("TRILOOP_THREADS_MAX", "4", 1);
+  tl_loop *loop = NULL;
+  CHILD_CHECK(tl_loop_new(&loop, TL_BACKEND_URING) == 0);
+  /* Bounds every TL_RUN_ONCE below, so a stuck op is a message, not a hang. */
+  tl_timer tick;
+  tl_timer_init(&tick, tick_cb, 0.05, 0.05);
+  CHILD_CHECK(tl_timer_start(loop, &tick) == 0);
+  int sv[N][2];
+  tl_op rv[N], rd;
+  struct th_opres rvr[N], rr;
+  char bufs[N][8], b[8];
+  for (int i = 0; i < N; i++) {
+    CHILD_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]) == 0);
+    th_op_prep(&rv[i], &rvr[i]);
+    CHILD_CHECK(tl_recv(loop, &rv[i], sv[i][0], bufs[i], sizeof bufs[i], 0, counting_cb) == 0);
+  }
+  /* Every recv is blocked on a worker before the read comes. */
+  double end = th_time() + 5;
+  struct tl_pool_stats st;
+  do {
+    CHILD_CHECK(tl_run(loop, TL_RUN_NOWAIT) >= 0);
+    tl_pool_stats(&st);
+    CHILD_CHECK(th_time() < end);
+  } while (st.busy < N);
+  int fd = th_tmpfile("hello", 5);
+  th_op_prep(&rd, &rr);
+  CHILD_CHECK(tl_read(loop, &rd, fd, b, sizeof b, 0, counting_cb) == 0);
+  end = th_time() + 3;
+  while (!rr.calls && th_time() < end)
+    CHILD_CHECK(tl_run(loop, TL_RUN_ONCE) >= 0);
+  if (!rr.calls)
+    fprintf(stderr, "child: the file read is stuck behind %d idle recvs\n", N);
+  CHILD_CHECK(rr.calls == 1);
+  CHILD_CHECK(rr.res == 5 && memcmp(b, "hello", 5) == 0);
+  for (int i = 0; i < N; i++)
+    CHILD_CHECK(rvr[i].calls == 0);
+  /* The recvs still work. */
+  for (int i = 0; i < N; i++)
+    CHILD_CHECK(write(sv[i][1], "ping", 4) == 4);
+  end = th_time() + 5;
+  for (int i = 0; i < N; i++) {
+    while (!rvr[i].calls && th_time() < end)
+      CHILD_CHECK(tl_run(loop, TL_RUN_ONCE) >= 0);
+    CHILD_CHECK(rvr[i].calls == 1 && rvr[i].res == 4);
+  }
+  CHILD_CHECK(tl_timer_stop(loop, &tick) == 0);
+  CHILD_CHECK(tl_loop_destroy(loop) == 0);
+  close(fd);
+  for (int i = 0; i < N; i++) {
+    close(sv[i][0]);
+    close(sv[i][1]);
+  }
+  _exit(0);
+}
+
+START_TEST(test_uring_idle_pool_recvs_do_not_starve_a_pool_file_read) {
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0)
+    pool_recvs_child();
+  wait_child_ok(pid);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 
 #define QD 32
@@ -731,6 +809,7 @@ int main(void) {
     { "poll", test_uring_stale_poll_of_a_closed_and_reused_fd_is_dropped },
     { "poll", test_uring_readiness_is_level_triggered_across_iterations },
     { "fallback", test_uring_pool_fallback_for_switched_off_opcodes_still_works },
+    { "fallback", test_uring_idle_pool_recvs_do_not_starve_a_pool_file_read },
     { "batching", test_uring_file_reads_at_queue_depth_32_batch_into_few_syscalls },
     { "threads", test_uring_loop_created_in_one_thread_runs_in_another },
   };
