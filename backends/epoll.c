@@ -181,8 +181,12 @@ static void destroy(struct tl__base *b) {
 
 static int modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) {
   struct epstate *s = ST(b);
-  /* TL__SAME_FILE is no use here: a start always asks epoll, which drops
-   * a registration when its file closes. */
+  /* A start (oev 0) must ask epoll whether the registration we kept since
+   * the stop still stands, unless the front end vouches that fd still names
+   * that file (TL__SAME_FILE: libev's rule, a watcher restarted without
+   * tl_io_init).  Then a kept registration with the same mask costs
+   * nothing: start + poll + stop is one epoll_wait, as in libev. */
+  int same = (nev & TL__SAME_FILE) != 0;
   nev &= TL_READ | TL_WRITE;
   struct fdslot *f = slot(s, fd);
   if (!f)
@@ -209,7 +213,7 @@ static int modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) {
    * off only if it fires; watcher churn then costs one epoll_ctl a start. */
   if (!nev)
     return 0;
-  int r = update(b, fd, f, !oev);
+  int r = update(b, fd, f, !oev && !(same && f->reg));
   if (r < 0)
     f->core = 0;
   return r;
