@@ -46,6 +46,7 @@ struct fdslot {
    * tried until epoll reports an edge.  0 = try the syscall. */
   unsigned char rblocked, wblocked;
   unsigned char kind;   /* 0 unknown, KIND_FILE, KIND_STREAM, KIND_OTHER */
+  unsigned char nonblock;   /* we set O_NONBLOCK (accept, connect, read, write need it) */
   tl_op *rq, *rq_tail;  /* ops waiting to read */
   tl_op *wq, *wq_tail;  /* ops waiting to write */
 };
@@ -83,6 +84,7 @@ static inline struct fdslot *slot(struct epstate *s, int fd) {
 static void forget(struct fdslot *f) {
   f->rblocked = f->wblocked = 0;
   f->kind = KIND_UNKNOWN;
+  f->nonblock = 0;
 }
 
 static inline uint32_t wanted(const struct fdslot *f) {
@@ -359,7 +361,7 @@ static void retry(struct tl__base *b, int fd, struct fdslot *f, int write_side) 
   while (*head) {
     tl_op *op = *head;
     b->syscalls++;
-    int64_t r = tl__op_run_nonblocking(op);
+    int64_t r = tl__op_try(op, f->nonblock);
     int d = drained(b, f, fd, op, r);
     if (r == -EAGAIN) {
       *blocked = 1;
@@ -435,9 +437,16 @@ static int submit(struct tl__base *b, tl_op *op) {
    * edge-triggered registration a known-drained direction would only say
    * EAGAIN, and epoll reports the next edge.  Under a watcher's
    * level-triggered registration readiness is not tracked: always try. */
+  if (!f->nonblock && op->type != TL_OP_RECV && op->type != TL_OP_SEND) {
+    /* recv and send say MSG_DONTWAIT; the others need the fd's flag, set
+     * once per fd rather than asked for with fcntl per op. */
+    b->syscalls += 2;
+    if (tl__set_nonblock(fd) == 0)
+      f->nonblock = 1;
+  }
   if (!*head && (!*blocked || f->core)) {
     b->syscalls++;
-    int64_t r = tl__op_run_nonblocking(op);
+    int64_t r = tl__op_try(op, f->nonblock);
     if (r != -EAGAIN) {
       *blocked = (unsigned char)drained(b, f, fd, op, r);
       tl__base_op_done(b, op, r);

@@ -220,6 +220,8 @@ int tl__set_nonblock(int fd);
 int64_t tl__op_run_blocking(tl_op *op);
 /* The same, never blocking: -EAGAIN when the fd is not ready. */
 int64_t tl__op_run_nonblocking(tl_op *op);
+/* The same; nb != 0: the fd is known to be O_NONBLOCK (no fcntl). */
+int64_t tl__op_try(tl_op *op, int nb);
 /* TL_READ or TL_WRITE: which readiness a socket op waits for. */
 unsigned tl__op_wants(const tl_op *op);
 
