@@ -7,6 +7,10 @@
  * per-fd queue until epoll says the fd is ready, then it is retried.  An fd
  * that only ever serves ops is registered once, edge-triggered for both
  * directions, and stays registered: a steady echo costs no epoll_ctl.
+ * Per fd, a direction that said EAGAIN or gave a short transfer (stream
+ * sockets) is not tried again until epoll reports an edge (tokio's rule).
+ * All of this is kept per fd number until the user closes it by the
+ * header's rule 7 (modify(fd, 0, 0) then forgets it).
  * File ops (regular files, block devices, fsync, openat): blocking calls on
  * the shared pool, handed over in one batch per iteration.
  */
@@ -15,12 +19,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "base.h"
 #include "pool.h"
 
 #define MAX_EVENTS 256
+
+/* What an fd is, cached per slot until the user closes it through the loop
+ * (tl_close, or tl_cancel_fd before close(2): the header's rule 7), so a
+ * file op costs no fstat and a short recv no getsockopt. */
+enum { KIND_UNKNOWN = 0, KIND_FILE, KIND_STREAM, KIND_OTHER, KIND_NOTFILE };
 
 /* Where an op is, in op->tl__gen. */
 enum { AT_NONE = 0, AT_READQ, AT_WRITEQ, AT_BATCH, AT_POOL };
@@ -31,6 +41,12 @@ struct fdslot {
   uint32_t gen;         /* bumped at every ADD, carried in epoll data */
   unsigned char opfd;   /* ops have waited here: keep the ET registration */
   unsigned char file;   /* epoll refused it (EPERM): always ready */
+  /* Ops' readiness (tokio's rule, with the ET registration): a direction
+   * is known not ready after EAGAIN or a short read/write and is then not
+   * tried until epoll reports an edge.  0 = try the syscall. */
+  unsigned char rblocked, wblocked;
+  unsigned char kind;   /* 0 unknown, KIND_FILE, KIND_STREAM, KIND_OTHER */
+  unsigned char nonblock;   /* we set O_NONBLOCK (accept, connect, read, write need it) */
   tl_op *rq, *rq_tail;  /* ops waiting to read */
   tl_op *wq, *wq_tail;  /* ops waiting to write */
 };
@@ -62,6 +78,13 @@ static __attribute__((noinline)) struct fdslot *slot_grow(struct epstate *s, int
 
 static inline struct fdslot *slot(struct epstate *s, int fd) {
   return fd < s->nfds ? &s->fds[fd] : slot_grow(s, fd);
+}
+
+/* The fd is about to be closed: what we learnt about it goes too. */
+static void forget(struct fdslot *f) {
+  f->rblocked = f->wblocked = 0;
+  f->kind = KIND_UNKNOWN;
+  f->nonblock = 0;
 }
 
 static inline uint32_t wanted(const struct fdslot *f) {
@@ -160,8 +183,12 @@ static void destroy(struct tl__base *b) {
 
 static int modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) {
   struct epstate *s = ST(b);
-  /* TL__SAME_FILE is no use here: a start always asks epoll, which drops
-   * a registration when its file closes. */
+  /* A start (oev 0) must ask epoll whether the registration we kept since
+   * the stop still stands, unless the front end vouches that fd still names
+   * that file (TL__SAME_FILE: libev's rule, a watcher restarted without
+   * tl_io_init).  Then a kept registration with the same mask costs
+   * nothing: start + poll + stop is one epoll_wait, as in libev. */
+  int same = (nev & TL__SAME_FILE) != 0;
   nev &= TL_READ | TL_WRITE;
   struct fdslot *f = slot(s, fd);
   if (!f)
@@ -180,6 +207,7 @@ static int modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) {
     if (!f->rq && !f->wq) {
       f->opfd = 0;
       update(b, fd, f, 0);
+      forget(f);
     }
     return 0;
   }
@@ -187,13 +215,62 @@ static int modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) {
    * off only if it fires; watcher churn then costs one epoll_ctl a start. */
   if (!nev)
     return 0;
-  int r = update(b, fd, f, !oev);
+  int r = update(b, fd, f, !oev && !(same && f->reg));
   if (r < 0)
     f->core = 0;
   return r;
 }
 
 /* ---- ops ---- */
+
+/* Is fd a regular file or block device?  Asked once per slot. */
+static int slot_is_file(struct tl__base *b, struct fdslot *f, int fd) {
+  if (f->kind == KIND_UNKNOWN) {
+    b->syscalls++;
+    int r = tl__fd_is_file(fd);
+    if (r < 0)
+      return r;
+    f->kind = r ? KIND_FILE : KIND_NOTFILE;
+  }
+  return f->kind == KIND_FILE;
+}
+
+/* Is fd a stream socket?  There a short read means the receive queue is
+ * empty; a datagram shorter than the buffer says nothing (tokio 5866). */
+static int slot_is_stream(struct tl__base *b, struct fdslot *f, int fd) {
+  if (f->kind == KIND_UNKNOWN && slot_is_file(b, f, fd) != 0)
+    return 0;
+  if (f->kind == KIND_NOTFILE) {
+    int t = 0;
+    socklen_t l = sizeof t;
+    b->syscalls++;
+    f->kind = getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &l) == 0 && t == SOCK_STREAM
+                  ? KIND_STREAM : KIND_OTHER;
+  }
+  return f->kind == KIND_STREAM;
+}
+
+/* After op ran with result r: is its direction now known not ready?
+ * EAGAIN, or a short transfer on a stream (the kernel gave all it had, or
+ * took all it could).  A peek leaves the data queued, so no edge would
+ * come for it: never a reason to stop trying. */
+static int drained(struct tl__base *b, struct fdslot *f, int fd, const tl_op *op, int64_t r) {
+  if (r == -EAGAIN)
+    return 1;
+  if (r <= 0)
+    return 0;
+  switch (op->type) {
+  case TL_OP_RECV:
+    return (size_t)r < op->u.msg.len && !(op->u.msg.flags & MSG_PEEK) &&
+           slot_is_stream(b, f, fd);
+  case TL_OP_SEND:
+    return (size_t)r < op->u.msg.len && slot_is_stream(b, f, fd);
+  case TL_OP_READ: case TL_OP_READ_FIXED:
+  case TL_OP_WRITE: case TL_OP_WRITE_FIXED:
+    return (size_t)r < op->u.rw.len && slot_is_stream(b, f, fd);
+  }
+  return 0;
+}
 
 /* The same policy as the other backends' pool paths (src/ops_sync.c).  Only
  * regular files and block devices reach the pool as reads and writes. */
@@ -291,19 +368,29 @@ static int unqueue(tl_op **head, tl_op **tail, tl_op *op) {
   return 0;
 }
 
-/* Runs the waiting ops of one queue until one would block. */
-static void retry(struct tl__base *b, tl_op **head, tl_op **tail) {
+/* Runs the waiting ops of one queue until the direction is drained. */
+static void retry(struct tl__base *b, int fd, struct fdslot *f, int write_side) {
+  tl_op **head = write_side ? &f->wq : &f->rq, **tail = write_side ? &f->wq_tail : &f->rq_tail;
+  unsigned char *blocked = write_side ? &f->wblocked : &f->rblocked;
+  *blocked = 0;
   while (*head) {
     tl_op *op = *head;
     b->syscalls++;
-    int64_t r = tl__op_run_nonblocking(op);
-    if (r == -EAGAIN)
+    int64_t r = tl__op_try(op, f->nonblock);
+    int d = drained(b, f, fd, op, r);
+    if (r == -EAGAIN) {
+      *blocked = 1;
       return;
+    }
     *head = op->tl__qnext;
     if (!*head)
       *tail = NULL;
     op->tl__gen = AT_NONE;
     tl__base_op_done(b, op, r);
+    if (d) {
+      *blocked = 1;
+      return;
+    }
   }
 }
 
@@ -322,13 +409,15 @@ static int submit(struct tl__base *b, tl_op *op) {
     tl__base_op_done(b, op, tl__op_run_blocking(op));
     return 0;
   case TL_OP_CLOSE: {
-    b->syscalls++;
-    int file = tl__fd_is_file(fd);
-    struct fdslot *f = fd < s->nfds ? &s->fds[fd] : NULL;
-    if (f && !f->core) {
+    struct fdslot *f = slot(s, fd);
+    if (!f)
+      return -ENOMEM;
+    int file = slot_is_file(b, f, fd);
+    if (!f->core) {
       f->opfd = 0;
       f->file = 0;
       update(b, fd, f, 0);
+      forget(f);
     }
     if (file > 0) {
       to_pool(b, op);
@@ -340,8 +429,10 @@ static int submit(struct tl__base *b, tl_op *op) {
   }
   case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READV: case TL_OP_WRITEV:
   case TL_OP_READ_FIXED: case TL_OP_WRITE_FIXED: {
-    b->syscalls++;
-    int file = tl__fd_is_file(fd);
+    struct fdslot *f = slot(s, fd);
+    if (!f)
+      return -ENOMEM;
+    int file = slot_is_file(b, f, fd);
     if (file < 0) {
       tl__base_op_done(b, op, file);
       return 0;
@@ -363,23 +454,36 @@ static int submit(struct tl__base *b, tl_op *op) {
     return -ENOMEM;
   int write_side = tl__op_wants(op) == TL_WRITE;
   tl_op **head = write_side ? &f->wq : &f->rq, **tail = write_side ? &f->wq_tail : &f->rq_tail;
-  if (!*head) {
+  unsigned char *blocked = write_side ? &f->wblocked : &f->rblocked;
+  /* Try the syscall only when the direction may be ready: with the
+   * edge-triggered registration a known-drained direction would only say
+   * EAGAIN, and epoll reports the next edge.  Under a watcher's
+   * level-triggered registration readiness is not tracked: always try. */
+  if (!f->nonblock && op->type != TL_OP_RECV && op->type != TL_OP_SEND) {
+    /* recv and send say MSG_DONTWAIT; the others need the fd's flag, set
+     * once per fd rather than asked for with fcntl per op. */
+    b->syscalls += 2;
+    if (tl__set_nonblock(fd) == 0)
+      f->nonblock = 1;
+  }
+  if (!*head && (!*blocked || f->core)) {
     b->syscalls++;
-    int64_t r = tl__op_run_nonblocking(op);
+    int64_t r = tl__op_try(op, f->nonblock);
     if (r != -EAGAIN) {
+      *blocked = (unsigned char)drained(b, f, fd, op, r);
       tl__base_op_done(b, op, r);
       return 0;
     }
+    *blocked = 1;
   }
-  /* The first op to wait on an fd asks the kernel even if our record says
-   * it is registered: the user may have closed the fd with close(2) since
-   * (the kernel then drops it silently) and the number now names a new
-   * socket.  One epoll_ctl per wait is the price of that safety. */
-  int verify = !f->rq && !f->wq && !f->core;
+  /* Once registered, the fd stays registered: no epoll_ctl per wait.  A
+   * number closed and reused behind the loop's back would keep a stale
+   * record; the header's rule 7 (tl_close, or tl_cancel_fd before
+   * close(2)) makes the loop forget it first. */
   enqueue(head, tail, op);
   op->tl__gen = write_side ? AT_WRITEQ : AT_READQ;
   f->opfd = 1;
-  int r = update(b, fd, f, verify);
+  int r = update(b, fd, f, 0);
   if (r < 0) {
     unqueue(head, tail, op);
     op->tl__gen = AT_NONE;
@@ -453,10 +557,10 @@ static int poll_(struct tl__base *b, double timeout) {
       rev |= TL_READ;
     if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
       rev |= TL_WRITE;
-    if ((rev & TL_READ) && f->rq)
-      retry(b, &f->rq, &f->rq_tail);
-    if ((rev & TL_WRITE) && f->wq)
-      retry(b, &f->wq, &f->wq_tail);
+    if (rev & TL_READ)
+      retry(b, fd, f, 0);
+    if (rev & TL_WRITE)
+      retry(b, fd, f, 1);
     if (f->core & rev)
       tl__base_fd_event(b, fd, rev);
     /* Level-triggered bits nobody waits for any more would fire forever. */

@@ -94,7 +94,15 @@ struct tp {
   unsigned npf;
   struct watch *files;        /* regular files with interest */
   unsigned outstanding;       /* jobs in the pool, not yet done() */
+  /* Per fd: KIND_FILE or KIND_OTHER once asked (fstat), 0 unknown.  Kept
+   * until the user closes the fd by the header's rule 7 (tl_close, or
+   * tl_cancel_fd before close(2): modify(fd, 0, 0)), so a file op costs no
+   * fstat. */
+  unsigned char *kind;
+  int nkind;
 };
+
+enum { KIND_UNKNOWN = 0, KIND_FILE, KIND_OTHER };
 
 static struct tp *TP(struct tl__base *b) { return b->bstate; }
 
@@ -138,7 +146,18 @@ static void wait_add(struct tp *t, struct tl__job *j) {
 
 /* The same policy as the other backends' pool paths (src/ops_sync.c). */
 static void op_work(struct tl__job *job) {
-  job->res = tl__op_run_on_worker(job, container_of(job, tl_op, tl__job), -1);
+  tl_op *op = container_of(job, tl_op, tl__job);
+  int file = -1;               /* reads/writes: what submit found, 1 file, 0 not */
+  switch (op->type) {
+  case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READV: case TL_OP_WRITEV:
+  case TL_OP_READ_FIXED: case TL_OP_WRITE_FIXED:
+    if (job->res >= 0)
+      file = (int)job->res;
+    break;
+  default:
+    break;
+  }
+  job->res = tl__op_run_on_worker(job, op, file);
 }
 
 static void op_done_job(struct tl__job *job) {
@@ -149,6 +168,34 @@ static void op_done_job(struct tl__job *job) {
   tl__base_op_done(b, op, job->res);
 }
 
+/* fd is a regular file or block device (1), not (0), or -errno: asked
+ * once per fd, on the loop thread. */
+static int fd_kind(struct tp *t, int fd) {
+  if (fd >= t->nkind) {
+    int n = t->nkind ? t->nkind : 64;
+    while (n <= fd)
+      n *= 2;
+    unsigned char *k = realloc(t->kind, (size_t)n);
+    if (!k)
+      return tl__fd_is_file(fd);
+    memset(k + t->nkind, 0, (size_t)(n - t->nkind));
+    t->kind = k;
+    t->nkind = n;
+  }
+  if (t->kind[fd] == KIND_UNKNOWN) {
+    int r = tl__fd_is_file(fd);
+    if (r < 0)
+      return r;
+    t->kind[fd] = r ? KIND_FILE : KIND_OTHER;
+  }
+  return t->kind[fd] == KIND_FILE;
+}
+
+static void fd_forget(struct tp *t, int fd) {
+  if (fd >= 0 && fd < t->nkind)
+    t->kind[fd] = KIND_UNKNOWN;
+}
+
 static int tp_submit(struct tl__base *b, tl_op *op) {
   struct tl__job *j = &op->tl__job;
   j->work = op_work;
@@ -156,6 +203,17 @@ static int tp_submit(struct tl__base *b, tl_op *op) {
   j->base = b;
   j->res = 0;
   j->state = TL__JOB_IDLE;
+  switch (op->type) {
+  case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READV: case TL_OP_WRITEV:
+  case TL_OP_READ_FIXED: case TL_OP_WRITE_FIXED:
+    j->res = fd_kind(TP(b), op->fd);
+    break;
+  case TL_OP_CLOSE:
+    fd_forget(TP(b), op->fd);
+    break;
+  default:
+    break;
+  }
   switch (op->type) {
   case TL_OP_SHUTDOWN:
     /* Never blocks: done here, no pool round trip. */
@@ -328,6 +386,8 @@ static int tp_modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) {
   if (fd < 0)
     return -EBADF;
   nev &= TL_READ | TL_WRITE;
+  if (!oev && !nev)
+    fd_forget(t, fd);   /* about to be closed: the number may name a new file */
   struct watch *w = fd < t->nw ? t->w[fd] : NULL;
   unsigned was = w ? w->interest : 0;
   if (was == nev)
@@ -603,6 +663,7 @@ static void tp_destroy(struct tl__base *b) {
   free(t->w);
   free(t->pf);
   free(t->pw);
+  free(t->kind);
   free(t);
   b->bstate = NULL;
 }

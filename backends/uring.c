@@ -1046,9 +1046,9 @@ static void op_finished(struct tl__base *b, struct uring *u, tl_op *op, int64_t 
    * request when its completion would run in the dead thread, without having
    * done it.  Submit it again from this thread. */
   if (__builtin_expect(res == -ECANCELED, 0) &&
-      !(op->tl__gen & (OP_COUNTED | OP_QCANCEL | ROUTE_POOL)) &&
+      !(op->tl__gen & (OP_COUNTED | OP_QCANCEL | ROUTE_POOL | OP_LINKED | OP_CANCELLED)) &&
       OP_EPOCH(op) == u->epoch && op->type != TL_OP_CLOSE) {
-    int r = ring_submit(b, u, op);
+    int r = ring_submit(b, u, op, -1);
     if (r == 0)
       return;
     res = r;

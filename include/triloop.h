@@ -34,11 +34,16 @@
  *    new ops (submit returns -ESHUTDOWN).
  * 6. A failed submit (negative return) hands nothing over: no callback will
  *    run and the caller keeps its memory.
- * 7. Closing an fd with ops in flight: close it through tl_close() (or call
- *    tl_cancel_fd() first).  Both complete every op in flight on that fd
- *    before the fd number can be reused.  Closing it behind the loop's back
- *    with close(2) is undefined on some kernels (io_uring keeps its own
- *    reference to the file and the op may never finish).
+ * 7. Closing an fd that has served ops: close it through tl_close(), or call
+ *    tl_cancel_fd() before close(2), even with no op in flight.  Both
+ *    complete every op in flight on that fd and make the loop forget what it
+ *    keeps for the fd number (the epoll backend's registration and
+ *    readiness, whether it is a file), so that the number may name a new
+ *    file.  Closing it behind the loop's back with close(2) is undefined:
+ *    io_uring keeps its own reference to the file (an op may never finish),
+ *    and ops on a new file that reuses the number may wait forever on
+ *    epoll.  (libuv's uv_close and tokio's registrations make the same
+ *    demand.)
  *
  * Watchers follow libev's rules: start/stop are O(1) (timers O(log n)), a
  * stopped watcher never has its callback invoked, stopping a pending watcher
@@ -619,7 +624,9 @@ int tl_op_set_deadline(tl_op *op, tl_tstamp at);
  */
 int tl_work(tl_loop *loop, tl_op *op, tl_work_fn fn, tl_op_cb cb);
 
-/* Cancels every op in flight on fd; returns how many were asked. */
+/* Cancels every op in flight on fd; returns how many were asked.  Call it
+ * before close(2) on any fd that has served ops (rule 7): the loop forgets
+ * what it keeps for the fd number. */
 int tl_cancel_fd(tl_loop *loop, int fd);
 
 /* Is the op in flight (submitted, callback not yet started)? */

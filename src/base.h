@@ -234,6 +234,8 @@ int tl__op_is_fs_op(int type);
 /* A splice on a pool worker: nonblocking tries and tl__pool_wait on the
  * side that blocks, so that a cancel interrupts it. */
 int64_t tl__op_run_splice_waiting(struct tl__job *job, tl_op *op);
+/* The same; nb != 0: the fd is known to be O_NONBLOCK (no fcntl). */
+int64_t tl__op_try(tl_op *op, int nb);
 /* TL_READ or TL_WRITE: which readiness a socket op waits for. */
 unsigned tl__op_wants(const tl_op *op);
 /*

@@ -246,7 +246,7 @@ int tl_loop_new(tl_loop **loopp, unsigned flags) {
   return 0;
 }
 
-static void invoke_done_ops(tl_loop *loop);
+static int invoke_done_ops(tl_loop *loop, int budget);
 static int fd_busy(const tl_loop *loop, const tl_op *close);
 static int work_cancel(tl_loop *loop, tl_op *op);
 static int work_submit(tl_loop *loop, tl_op *op);
@@ -292,7 +292,7 @@ int tl_loop_destroy(tl_loop *loop) {
    * finish, every op left is called back with -ECANCELED. */
   double deadline = tl__time() + DESTROY_WAIT, grace = 0;
   while (loop->nops) {
-    invoke_done_ops(loop);
+    invoke_done_ops(loop, INT_MAX);
     /* tl_close's order holds here too: a deferred close runs once its fd's
      * other ops are called back (found by tests/fuzz), and really closes
      * the fd, here and now, since the backend is going away. */
@@ -1278,9 +1278,7 @@ static void on_op(struct tl__base *b, tl_op *op, int64_t res) {
   loop->ops_completed++;
 }
 
-/* Runs the callbacks of ops finished so far.  Ops that finish while these
- * callbacks run (a resubmitted recv that succeeds at once) wait for the next
- * iteration, so one busy socket cannot starve timers and other fds. */
+/* Delivers the queued multishot messages. */
 static void ms_deliver(tl_loop *loop) {
   tl_bufring *r = loop->mq_head;
   uint32_t bid = loop->mq_hbid;
@@ -1297,22 +1295,29 @@ static void ms_deliver(tl_loop *loop) {
   }
 }
 
-static void invoke_done_ops(tl_loop *loop) {
+/* Runs the callbacks of finished ops, oldest first, up to budget of them.
+ * Ops that finish while these callbacks run (a resubmitted recv or send
+ * that completes at once) are called back in the same call while the
+ * budget lasts: no empty wait just to report them. */
+static int invoke_done_ops(tl_loop *loop, int budget) {
   /* Messages of multishot ops first: a final callback always comes after
    * every message of its op that arrived before it. */
   ms_deliver(loop);
-  tl_op *op = loop->done_head;
-  loop->done_head = loop->done_tail = NULL;
-  while (op) {
-    tl_op *next = op->tl__qnext;
+  int n = 0;
+  while (loop->done_head && n < budget) {
+    tl_op *op = loop->done_head;
+    loop->done_head = op->tl__qnext;
+    if (!loop->done_head)
+      loop->done_tail = NULL;
     op_unlink(loop, op);
     if (op->tl__state & OP_MS)
       op->u.ms.ring->users--;
     op->tl__state = 0;
     op->tl__qnext = NULL;
     op->cb(loop, op, op->tl__res);
-    op = next;
+    n++;
   }
+  return n;
 }
 
 int tl_op_cancel(tl_loop *loop, tl_op *op) {
@@ -1887,8 +1892,14 @@ static int any_pending(const tl_loop *loop) {
  * callbacks of their iteration; timers are fed in reverse so that they run
  * in expiry order).  Entries fed by a callback run in the same call.
  */
+/* Op callbacks per iteration, tokio's budget: an op that completes inline
+ * is called back in the same iteration, but one connection whose ops
+ * always complete at once cannot hold the loop away from the others'
+ * readiness and from timers for more than this many callbacks. */
+#define OP_BUDGET 128
+
 static void invoke_pending(tl_loop *loop) {
-  int ops_done = 0;
+  int ops_done = 0, budget = OP_BUDGET;
   int again;
   do {
     for (int pri = NPRI - 1; pri >= 0; pri--) {
@@ -1900,14 +1911,14 @@ static void invoke_pending(tl_loop *loop) {
         p.w->cb(loop, p.w, p.events);
       }
     }
-    /* Op callbacks run once per iteration, after the watchers. */
-    if (!ops_done) {
+    /* Op callbacks after the watchers, within the iteration's budget. */
+    if (!ops_done || (budget > 0 && (loop->done_head || loop->closes))) {
       ops_done = 1;
-      invoke_done_ops(loop);
+      budget -= invoke_done_ops(loop, budget);
       if (loop->closes)
         flush_closes(loop);
     }
-    again = 0;
+    again = budget > 0 && loop->done_head;
     for (int pri = 0; pri < NPRI; pri++)
       again |= loop->npend[pri] != 0;
     /* A watcher may have queued multishot messages (the emulation). */

@@ -185,7 +185,12 @@ int64_t tl__op_run_blocking(tl_op *op) {
  * A connect op is resumable: the first call starts it (-EAGAIN while in
  * progress, op->tl__res remembers), later calls read SO_ERROR once writable.
  */
-int64_t tl__op_run_nonblocking(tl_op *op) {
+int64_t tl__op_run_nonblocking(tl_op *op) { return tl__op_try(op, 0); }
+
+/* nb: the caller knows the fd is O_NONBLOCK already (it set it once and
+ * keeps that per fd until the fd is closed by the loop's rule), so no
+ * fcntl per op. */
+int64_t tl__op_try(tl_op *op, int nb) {
   int64_t r;
   switch (op->type) {
   case TL_OP_RECV:
@@ -210,7 +215,8 @@ int64_t tl__op_run_nonblocking(tl_op *op) {
     do r = do_splice(op, SPLICE_F_NONBLOCK); while (r == -EINTR);
     return r;
   case TL_OP_ACCEPT:
-    tl__set_nonblock(op->fd);
+    if (!nb)
+      tl__set_nonblock(op->fd);
     do r = ret(accept4(op->fd, op->u.accept.addr, op->u.accept.addrlen,
                        op->u.accept.flags | SOCK_CLOEXEC));
     while (r == -EINTR);
@@ -225,10 +231,12 @@ int64_t tl__op_run_nonblocking(tl_op *op) {
     }
     /* Never a blocking connect on a worker (it could wait minutes for a
      * SYN answer, out of reach of a cancel or a destroy): without
-     * O_NONBLOCK on the socket, no connect at all. */
-    r = tl__set_nonblock(op->fd);
-    if (r < 0)
-      return r;
+     * O_NONBLOCK on the socket, no connect at all.  nb: known set. */
+    if (!nb) {
+      r = tl__set_nonblock(op->fd);
+      if (r < 0)
+        return r;
+    }
     r = ret(connect(op->fd, op->u.connect.addr, op->u.connect.addrlen));
     if (r == -EINPROGRESS || r == -EINTR) {
       op->tl__res = -EINPROGRESS;
@@ -237,7 +245,8 @@ int64_t tl__op_run_nonblocking(tl_op *op) {
     return r;
   case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READV: case TL_OP_WRITEV:
   case TL_OP_READ_FIXED: case TL_OP_WRITE_FIXED:
-    tl__set_nonblock(op->fd);
+    if (!nb)
+      tl__set_nonblock(op->fd);
     do r = rw(op, 0); while (r == -EINTR);
     return r == -EWOULDBLOCK ? -EAGAIN : r;
   default:

@@ -8,6 +8,9 @@
  * a closed socket is really closed (its peer sees EOF) once the loop runs,
  * readiness that arrives while a watcher is stopped is reported when it is
  * started again, and a restart with other events gets those events.
+ * Ops follow the header's closing rule (7): an fd that served ops is closed
+ * through tl_close, or with close(2) after tl_cancel_fd; its number then
+ * names the new file for the next ops.
  */
 #include <fcntl.h>
 #include <sys/eventfd.h>
@@ -215,11 +218,86 @@ START_TEST(test_fdlife_restart_with_other_events_gets_those) {
 }
 END_TEST
 
+static void keepalive_cb(tl_loop *loop, tl_timer *t, unsigned ev) {
+  (void)ev;
+  (void)loop;
+  (void)t;
+}
+
+/* One read op that waits for readiness and then reads one byte into a
+ * bigger buffer (a short read: the epoll backend then knows the direction
+ * is drained). */
+static void read_one(tl_loop *loop, int rfd, int wfd) {
+  char b[8];
+  tl_op op;
+  struct th_opres r;
+  th_op_prep(&op, &r);
+  ck_assert_int_eq(tl_read(loop, &op, rfd, b, sizeof b, -1, th_op_cb), 0);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_NOWAIT), 1);
+  poke(rfd, wfd);
+  TH_RUN_UNTIL(loop, r.calls);
+  ck_assert_int_gt(r.res, 0);
+}
+
+/* Ops on an fd, closed by the rule (tl_cancel_fd then close(2), or
+ * tl_close), its number reused by a new file of each kind: ops on the new
+ * file see it. */
+static void ops_reuse(int backend, int use_tl_close) {
+  for (int k = 0; k < K__COUNT; k++) {
+    tl_loop *loop = th_new(backend);
+    tl_timer t;
+    tl_timer_init(&t, keepalive_cb, 0.05, 0.05);
+    ck_assert_int_eq(tl_timer_start(loop, &t), 0);
+    int r0, w0, r1, w1;
+    make((enum kind)k, &r0, &w0);
+    read_one(loop, r0, w0);
+    if (use_tl_close) {
+      tl_op cop;
+      struct th_opres cr;
+      th_op_prep(&cop, &cr);
+      ck_assert_int_eq(tl_close(loop, &cop, r0, th_op_cb), 0);
+      TH_RUN_UNTIL(loop, cr.calls);
+      ck_assert_int_eq(cr.res, 0);
+    } else {
+      ck_assert_int_eq(tl_cancel_fd(loop, r0), 0);
+      close(r0);
+    }
+    if (w0 >= 0)
+      close(w0);
+    make((enum kind)k, &r1, &w1);
+    if (r1 != r0) {   /* put the new file at the old number */
+      ck_assert_int_eq(dup2(r1, r0), r0);
+      close(r1);
+      r1 = r0;
+    }
+    read_one(loop, r1, w1);
+    read_one(loop, r1, w1);
+    tl_timer_stop(loop, &t);
+    ck_assert_int_eq(tl_cancel_fd(loop, r1), 0);
+    close(r1);
+    if (w1 >= 0)
+      close(w1);
+    th_destroy(loop);
+  }
+}
+
+START_TEST(test_fdlife_ops_fd_cancelled_closed_and_reused_sees_the_new_file) {
+  ops_reuse(_i, 0);
+}
+END_TEST
+
+START_TEST(test_fdlife_ops_fd_closed_by_tl_close_and_reused_sees_the_new_file) {
+  ops_reuse(_i, 1);
+}
+END_TEST
+
 static void add(TCase *tc) {
   TH_ADD(tc, test_fdlife_reused_number_with_init_sees_the_new_file);
   TH_ADD(tc, test_fdlife_stopped_then_closed_socket_is_really_closed);
   TH_ADD(tc, test_fdlife_readiness_while_stopped_is_seen_on_restart);
   TH_ADD(tc, test_fdlife_restart_with_other_events_gets_those);
+  TH_ADD(tc, test_fdlife_ops_fd_cancelled_closed_and_reused_sees_the_new_file);
+  TH_ADD(tc, test_fdlife_ops_fd_closed_by_tl_close_and_reused_sees_the_new_file);
 }
 
 int main(void) { return th_main("fdlife", add); }

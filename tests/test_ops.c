@@ -1134,6 +1134,59 @@ START_TEST(test_op_idle_recvs_and_splice_do_not_starve_a_file_read) {
 }
 END_TEST
 
+/* A connection whose recv always completes at once (a peek at data that
+ * stays queued) resubmits from its callback forever.  A second connection's
+ * recv, with data waiting, must still be called back: the loop bounds the
+ * callbacks of inline completions per iteration and goes back to the
+ * kernel. */
+struct busy {
+  tl_op op;
+  int fd;
+  char buf[1];
+  long calls;
+  int stop;
+};
+
+static void busy_cb(tl_loop *loop, tl_op *op, int64_t res) {
+  struct busy *b = (struct busy *)op;
+  ck_assert_int_eq(res, 1);
+  b->calls++;
+  if (!b->stop)
+    ck_assert_int_eq(tl_recv(loop, &b->op, b->fd, b->buf, 1, MSG_PEEK, busy_cb), 0);
+}
+
+START_TEST(test_ops_inline_completions_do_not_starve_another_connection) {
+  tl_loop *loop = th_new(_i);
+  int a[2], c[2];
+  ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a), 0);
+  ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, c), 0);
+  ck_assert_int_eq(write(a[1], "x", 1), 1);
+  struct busy b;
+  memset(&b, 0, sizeof b);
+  b.fd = a[0];
+  ck_assert_int_eq(tl_recv(loop, &b.op, b.fd, b.buf, 1, MSG_PEEK, busy_cb), 0);
+  /* Let the busy connection get going first. */
+  TH_RUN_UNTIL(loop, b.calls >= 10);
+  tl_op op;
+  struct th_opres r;
+  char buf[4];
+  th_op_prep(&op, &r);
+  ck_assert_int_eq(tl_recv(loop, &op, c[0], buf, sizeof buf, 0, th_op_cb), 0);
+  ck_assert_int_eq(write(c[1], "y", 1), 1);
+  TH_RUN_UNTIL(loop, r.calls);
+  ck_assert_int_eq(r.res, 1);
+  b.stop = 1;
+  long at = b.calls;
+  TH_RUN_UNTIL(loop, !tl_op_in_flight(&b.op));
+  ck_assert_int_ge(b.calls, at);
+  close(a[0]);
+  close(a[1]);
+  close(c[0]);
+  close(c[1]);
+  th_destroy(loop);
+}
+END_TEST
+
 static void add(TCase *tc) {
   TH_ADD(tc, test_op_recvs_beyond_the_threads_the_fd_limit_allows_all_call_back);
   TH_ADD(tc, test_op_write_then_read_at_offsets);
@@ -1165,6 +1218,7 @@ static void add(TCase *tc) {
   TH_ADD(tc, test_op_send_to_a_closed_peer_is_epipe_not_sigpipe);
   TH_ADD(tc, test_op_huge_lengths_are_clamped_like_the_syscalls);
   TH_ADD(tc, test_op_idle_recvs_and_splice_do_not_starve_a_file_read);
+  TH_ADD(tc, test_ops_inline_completions_do_not_starve_another_connection);
 }
 
 int main(void) { return th_main("ops", add); }

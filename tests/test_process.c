@@ -481,10 +481,11 @@ END_TEST
 
 START_TEST(test_fd_closed_after_its_op_then_reused_by_a_listener) {
   /* An fd that served an op (and waited for readiness), closed with
-   * close(2) with nothing in flight; its number is reused by a listener
-   * and an accept op waits there.  The epoll backend kept the old
-   * edge-triggered registration in its records (the kernel dropped it on
-   * close), so it never registers the new file and the accept hangs. */
+   * close(2) after tl_cancel_fd (the header's rule 7) with nothing in
+   * flight; its number is reused by a listener and an accept op waits
+   * there.  The epoll backend kept the old edge-triggered registration in
+   * its records (the kernel dropped it on close), so it never registered
+   * the new file and the accept hung. */
   tl_loop *loop = th_new(_i);
   int p[2];
   ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
@@ -497,6 +498,7 @@ START_TEST(test_fd_closed_after_its_op_then_reused_by_a_listener) {
   ck_assert_int_eq(write(p[1], "abcd", 4), 4);
   TH_RUN_UNTIL(loop, r.calls);
   int old = p[0];
+  tl_cancel_fd(loop, p[0]);
   close(p[0]);
   close(p[1]);
   struct sockaddr_storage addr;
