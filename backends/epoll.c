@@ -163,6 +163,8 @@ static int modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) {
   /* TL__SAME_FILE is no use here: a start always asks epoll, which drops
    * a registration when its file closes. */
   nev &= TL_READ | TL_WRITE;
+  if (!oev && !nev)
+    tl__base_nowait_forget(b, fd);   /* about to be closed */
   struct fdslot *f = slot(s, fd);
   if (!f)
     return -ENOMEM;
@@ -300,6 +302,7 @@ static int submit(struct tl__base *b, tl_op *op) {
     to_pool(b, op);
     return 0;
   case TL_OP_CLOSE: {
+    tl__base_nowait_forget(b, fd);
     b->syscalls++;
     int file = tl__fd_is_file(fd);
     struct fdslot *f = fd < s->nfds ? &s->fds[fd] : NULL;
@@ -325,6 +328,8 @@ static int submit(struct tl__base *b, tl_op *op) {
       return 0;
     }
     if (file) {
+      if ((b->flags & TL_FLAG_FILE_NOWAIT) && tl__base_try_nowait(b, op))
+        return 0;
       to_pool(b, op);
       return 0;
     }
@@ -410,6 +415,7 @@ static int cancel(struct tl__base *b, tl_op *op) {
 
 static int poll_(struct tl__base *b, double timeout) {
   struct epstate *s = ST(b);
+  b->nowait_left = b->nowait_budget;
   if (flush_batch(b) || s->nfiles)
     timeout = 0;
   int ms = timeout <= 0 ? 0 : (int)(timeout * 1e3 + 0.999);

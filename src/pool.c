@@ -771,6 +771,13 @@ int tl__pool_wait(struct tl__job *job, int fd, short events, int timeout_ms) {
   }
 }
 
+/* Bumped by loop threads without the pool's lock. */
+static _Atomic uint64_t nowait_hits, nowait_eagain;
+
+void tl__pool_count_nowait(int hit) {
+  atomic_fetch_add_explicit(hit ? &nowait_hits : &nowait_eagain, 1, memory_order_relaxed);
+}
+
 void tl_pool_stats(struct tl_pool_stats *st) {
   pthread_mutex_lock(&P.lock);
   start_locked();
@@ -782,4 +789,6 @@ void tl_pool_stats(struct tl_pool_stats *st) {
   st->completed = P.completed;
   st->spawn_failures = P.spawn_failures;
   pthread_mutex_unlock(&P.lock);
+  st->nowait_hits = atomic_load_explicit(&nowait_hits, memory_order_relaxed);
+  st->nowait_eagain = atomic_load_explicit(&nowait_eagain, memory_order_relaxed);
 }
