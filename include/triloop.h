@@ -98,7 +98,7 @@ enum tl_backend_id {
  * was cached); only an op that would block (EAGAIN) goes to the pool.
  * Never for O_DIRECT files (the flag is read once per fd and remembered
  * until the fd is closed through the loop).  At most
- * TRILOOP_FILE_NOWAIT_BUDGET (default 32) ops are done inline per loop
+ * TRILOOP_FILE_NOWAIT_BUDGET (default 4) ops are done inline per loop
  * iteration; the rest go to the pool, so the loop thread is not the only
  * one doing the reads at high queue depth.  Off by default (tokio and
  * libuv never read on the loop thread: a cache miss costs the loop one

@@ -177,7 +177,7 @@ int tl__base_init(struct tl__base *b, unsigned flags) {
       flags |= TL_FLAG_FILE_NOWAIT;
     b->flags = flags;
   }
-  b->nowait_budget = 32;
+  b->nowait_budget = 4;   /* measured: see TL_FLAG_FILE_NOWAIT in triloop.h */
   if (flags & TL_FLAG_FILE_NOWAIT) {
     unsigned long v = b->nowait_budget;
     if (!(flags & TL_FLAG_NOENV))
