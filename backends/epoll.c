@@ -190,6 +190,8 @@ static int modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) {
    * nothing: start + poll + stop is one epoll_wait, as in libev. */
   int same = (nev & TL__SAME_FILE) != 0;
   nev &= TL_READ | TL_WRITE;
+  if (!oev && !nev)
+    tl__base_nowait_forget(b, fd);   /* about to be closed */
   struct fdslot *f = slot(s, fd);
   if (!f)
     return -ENOMEM;
@@ -409,6 +411,7 @@ static int submit(struct tl__base *b, tl_op *op) {
     tl__base_op_done(b, op, tl__op_run_blocking(op));
     return 0;
   case TL_OP_CLOSE: {
+    tl__base_nowait_forget(b, fd);
     struct fdslot *f = slot(s, fd);
     if (!f)
       return -ENOMEM;
@@ -438,6 +441,8 @@ static int submit(struct tl__base *b, tl_op *op) {
       return 0;
     }
     if (file) {
+      if ((b->flags & TL_FLAG_FILE_NOWAIT) && tl__base_try_nowait(b, op))
+        return 0;
       to_pool(b, op);
       return 0;
     }
@@ -536,6 +541,7 @@ static int cancel(struct tl__base *b, tl_op *op) {
 
 static int poll_(struct tl__base *b, double timeout) {
   struct epstate *s = ST(b);
+  b->nowait_left = b->nowait_budget;
   if (flush_batch(b) || s->nfiles)
     timeout = 0;
   int ms = timeout <= 0 ? 0 : (int)(timeout * 1e3 + 0.999);

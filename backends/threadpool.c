@@ -206,9 +206,14 @@ static int tp_submit(struct tl__base *b, tl_op *op) {
   switch (op->type) {
   case TL_OP_READ: case TL_OP_WRITE: case TL_OP_READV: case TL_OP_WRITEV:
   case TL_OP_READ_FIXED: case TL_OP_WRITE_FIXED:
+    /* A page-cached file op done here costs the syscall, not a worker
+     * round trip (TL_FLAG_FILE_NOWAIT). */
+    if ((b->flags & TL_FLAG_FILE_NOWAIT) && tl__base_try_nowait(b, op))
+      return 0;
     j->res = fd_kind(TP(b), op->fd);
     break;
   case TL_OP_CLOSE:
+    tl__base_nowait_forget(b, op->fd);
     fd_forget(TP(b), op->fd);
     break;
   default:
@@ -380,7 +385,8 @@ static void watch_stop_job(struct tp *t, struct watch *w) {
 
 static int tp_modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) {
   struct tp *t = TP(b);
-  (void)oev;                    /* our own record of the interest is the truth */
+  if (!oev && !(nev & (TL_READ | TL_WRITE)))
+    tl__base_nowait_forget(b, fd);   /* about to be closed */
   if (fd == b->wakefd)
     return 0;                   /* poll() itself sleeps on it */
   if (fd < 0)
@@ -568,6 +574,7 @@ static int flush(struct tl__base *b) {
 
 static int tp_poll(struct tl__base *b, double timeout) {
   struct tp *t = TP(b);
+  b->nowait_left = b->nowait_budget;
   int r = flush(b);
   int ms;
   if (t->files || t->ready || r < 0)

@@ -85,7 +85,7 @@ void bench_span_end(struct bench_span *s) {
 static void usage(const char *prog, int allow) {
   fprintf(stderr,
           "usage: %s --file PATH [--bs BYTES] [--qd N] [--pattern rand|seq]\n"
-          "       [--direct 0|1] [--secs S] [--warmup S] [--threads N]%s%s\n",
+          "       [--direct 0|1] [--secs S] [--warmup S] [--threads N|qd|cores]%s%s\n",
           prog, allow & BENCH_ALLOW_WRITE ? " [--rw read|write] [--fsync 0|1]" : "",
           allow & BENCH_ALLOW_FIXED ? " [--fixed [0|1]]" : "");
 }
@@ -137,7 +137,15 @@ void bench_fopts_parse(struct bench_fopts *o, int argc, char **argv,
     if (!strcmp(a, "--file")) o->file = v;
     else if (!strcmp(a, "--bs")) o->bs = num(prog, a, v);
     else if (!strcmp(a, "--qd")) o->qd = (unsigned)num(prog, a, v);
-    else if (!strcmp(a, "--threads")) o->threads = (unsigned)num(prog, a, v);
+    else if (!strcmp(a, "--threads")) {
+      /* "qd": one thread per queue slot; "cores": one per online CPU. */
+      if (!strcmp(v, "qd")) o->threads_rule = "qd";
+      else if (!strcmp(v, "cores")) o->threads_rule = "cores";
+      else {
+        o->threads = (unsigned)num(prog, a, v);
+        o->threads_rule = NULL;
+      }
+    }
     else if (!strcmp(a, "--direct")) o->direct = (int)num(prog, a, v);
     else if (!strcmp(a, "--fsync")) o->fsync = (int)num(prog, a, v);
     else if (!strcmp(a, "--secs")) o->secs = fnum(prog, a, v);

@@ -62,6 +62,7 @@ struct bench_fopts {
   double secs;       /* measured seconds */
   double warmup;     /* seconds run before measuring */
   unsigned threads;  /* pool programs: worker threads (0: program's default) */
+  const char *threads_rule; /* --threads qd|cores (NULL: a number or the default) */
   int fixed;         /* registered buffers and file: 1, 0, -1 not given */
   uint64_t size;     /* bytes of the file used (from fstat) */
   int fd;            /* opened file */

@@ -123,14 +123,22 @@ int main(int argc, char **argv) {
   bench_span_end(&s);
   tl_loop_stats(loop, &st1);
 
-  char extra[128];
-  snprintf(extra, sizeof extra, "syscalls_per_op=%.3f iters_per_op=%.3f fixed=%d",
+  struct tl_pool_stats ps;
+  tl_pool_stats(&ps);
+  char extra[192];
+  snprintf(extra, sizeof extra,
+           "syscalls_per_op=%.3f iters_per_op=%.3f fixed=%d nowait_hits=%llu nowait_eagain=%llu",
            n ? (double)(st1.syscalls - st0.syscalls) / (double)n : 0.0,
-           n ? (double)(st1.iterations - st0.iterations) / (double)n : 0.0, o.fixed > 0);
+           n ? (double)(st1.iterations - st0.iterations) / (double)n : 0.0, o.fixed > 0,
+           (unsigned long long)ps.nowait_hits, (unsigned long long)ps.nowait_eagain);
+  /* TRILOOP_FILE_NOWAIT=1 on a backend that uses it: its own row. */
+  const char *nw = getenv("TRILOOP_FILE_NOWAIT");
+  char bname[48];
+  snprintf(bname, sizeof bname, "%s%s", tl_backend_name(loop),
+           nw && !strcmp(nw, "1") && tl_backend(loop) != TL_BACKEND_URING ? "+nowait" : "");
   /* The study runs variants (a smaller pool, say) under their own name. */
   const char *impl = getenv("TRILOOP_BENCH_IMPL");
-  bench_print_file(&o, impl && *impl ? impl : "triloop", tl_backend_name(loop), n, &s, &h,
-                   extra);
+  bench_print_file(&o, impl && *impl ? impl : "triloop", bname, n, &s, &h, extra);
   r = tl_loop_destroy(loop);
   if (r < 0) bench_die(1, "file_read: tl_loop_destroy: %s", tl_strerror(r));
   return 0;

@@ -1,5 +1,5 @@
 /*
- * A minimal blocking pool of our own, the baseline for the epoll and
+ * A minimal blocking pool of our own (default: one thread per core), the baseline for the epoll and
  * threadpool backends' file path: N threads take jobs from one locked queue,
  * pread, and hand results back on one locked list; the first result into an
  * empty list writes the one eventfd the loop thread blocks on, so a burst of
@@ -124,7 +124,15 @@ static uint64_t phase(struct job *jobs, double secs, struct bench_hist *h) {
 
 int main(int argc, char **argv) {
   bench_fopts_parse(&o, argc, argv, "raw_pool_read", 0);
-  unsigned nthreads = o.threads ? o.threads : (o.qd > 256 ? 256 : o.qd);
+  /* Default: one thread per core, the best pool for short (page-cached)
+   * jobs; --threads qd gives one per queue slot, the old default. */
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  if (ncpu < 1) ncpu = 1;
+  const char *rule = o.threads_rule;
+  if (!o.threads && !rule) rule = "cores";
+  unsigned nthreads = o.threads;
+  if (rule && !strcmp(rule, "qd")) nthreads = o.qd > 1024 ? 1024 : o.qd;
+  else if (rule) nthreads = (unsigned)ncpu;
   efd = eventfd(0, EFD_CLOEXEC);
   if (efd < 0) bench_die(1, "raw_pool_read: eventfd: %s", strerror(errno));
   struct job *jobs = calloc(o.qd, sizeof *jobs);
@@ -152,9 +160,10 @@ int main(int argc, char **argv) {
 
   /* syscalls_per_op counts the loop thread's eventfd reads, as the loop's
    * own counter does; the workers' preads and futex calls are not in it. */
-  char extra[96];
-  snprintf(extra, sizeof extra, "syscalls_per_op=%.3f threads=%u",
-           ops ? (double)loop_syscalls / (double)ops : 0.0, nthreads);
+  char extra[128];
+  snprintf(extra, sizeof extra, "syscalls_per_op=%.3f threads=%u%s%s",
+           ops ? (double)loop_syscalls / (double)ops : 0.0, nthreads,
+           rule ? " threads_rule=" : "", rule ? rule : "");
   bench_print_file(&o, "raw-pool", "-", ops, &s, &h, extra);
   return 0;
 }

@@ -96,6 +96,21 @@ enum tl_backend_id {
 /* Ignore TRILOOP_* environment variables (they are always ignored in
  * setuid/setgid processes, where getauxval(AT_SECURE) is set). */
 #define TL_FLAG_NOENV 0x100u
+/* epoll and threadpool backends: try each read and write of a buffered
+ * regular file once on the loop thread with preadv2/pwritev2(RWF_NOWAIT)
+ * before handing it to the pool.  A page-cached op then completes at the
+ * cost of the syscall (a short result is the op's result: the part that
+ * was cached); only an op that would block (EAGAIN) goes to the pool.
+ * Never for O_DIRECT files (the flag is read once per fd and remembered
+ * until the fd is closed through the loop).  At most
+ * TRILOOP_FILE_NOWAIT_BUDGET (default 4) ops are done inline per loop
+ * iteration; the rest go to the pool, so the loop thread is not the only
+ * one doing the reads at high queue depth.  Off by default (tokio and
+ * libuv never read on the loop thread: a cache miss costs the loop one
+ * EAGAIN, a few microseconds).  Also set by TRILOOP_FILE_NOWAIT=1.
+ * Counted in tl_pool_stats (nowait_hits, nowait_eagain).  The uring
+ * backend accepts the flag and ignores it (io_uring does this itself). */
+#define TL_FLAG_FILE_NOWAIT 0x200u
 
 /*
  * Creates a loop.  Backend choice: an explicit backend in flags wins; with
@@ -780,6 +795,11 @@ struct tl_pool_stats {
   unsigned max_threads;    /* TRILOOP_THREADS_MAX */
   uint64_t completed;      /* jobs finished since start */
   uint64_t spawn_failures; /* pthread_create failures */
+  /* TL_FLAG_FILE_NOWAIT, every loop of the process: file ops completed
+   * inline on the loop thread, and inline tries that would have blocked
+   * (EAGAIN) and went to the pool. */
+  uint64_t nowait_hits;
+  uint64_t nowait_eagain;
 };
 void tl_pool_stats(struct tl_pool_stats *st);
 

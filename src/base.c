@@ -83,6 +83,8 @@ int tl__env_check(char *why, size_t whylen) {
     { "TRILOOP_THREADS_KEEPALIVE_MS", 1, 86400000 },
     { "TRILOOP_URING_ENTRIES", 1, 32768 },
     { "TRILOOP_URING_IOWQ_MAX", 0, 1 << 20 },
+    { "TRILOOP_FILE_NOWAIT", 0, 1 },
+    { "TRILOOP_FILE_NOWAIT_BUDGET", 1, 1 << 20 },
   };
   for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
     unsigned long v;
@@ -159,7 +161,8 @@ static int setup_auto(struct tl__base *b) {
 
 int tl__base_init(struct tl__base *b, unsigned flags) {
   unsigned id = flags & TL_FLAG_BACKEND_MASK;
-  if (id >= TL_BACKEND_COUNT || (flags & ~(TL_FLAG_BACKEND_MASK | TL_FLAG_NOENV))) {
+  if (id >= TL_BACKEND_COUNT ||
+      (flags & ~(TL_FLAG_BACKEND_MASK | TL_FLAG_NOENV | TL_FLAG_FILE_NOWAIT))) {
     snprintf(b->why, sizeof b->why, "bad loop flags 0x%x", flags);
     return -EINVAL;
   }
@@ -168,7 +171,22 @@ int tl__base_init(struct tl__base *b, unsigned flags) {
     int r = tl__env_check(b->why, sizeof b->why);
     if (r < 0)
       return r;
+    unsigned long v = 0;
+    tl__env_uint("TRILOOP_FILE_NOWAIT", 0, 1, &v, NULL, 0);
+    if (v)
+      flags |= TL_FLAG_FILE_NOWAIT;
+    b->flags = flags;
   }
+  b->nowait_budget = 4;   /* measured: see TL_FLAG_FILE_NOWAIT in triloop.h */
+  if (flags & TL_FLAG_FILE_NOWAIT) {
+    unsigned long v = b->nowait_budget;
+    if (!(flags & TL_FLAG_NOENV))
+      tl__env_uint("TRILOOP_FILE_NOWAIT_BUDGET", 1, 1 << 20, &v, NULL, 0);
+    b->nowait_budget = (unsigned)v;
+  }
+  b->nowait_left = b->nowait_budget;   /* ops submitted before the first poll */
+  b->nowait_fd = NULL;
+  b->nnowait_fd = 0;
   if (id == TL_BACKEND_AUTO && !(flags & TL_FLAG_NOENV)) {
     const char *env = tl__getenv("TRILOOP_BACKEND");
     if (env && *env) {
@@ -212,6 +230,9 @@ void tl__base_destroy(struct tl__base *b) {
     b->be = NULL;
   }
   tl__fixed_free(b);
+  free(b->nowait_fd);
+  b->nowait_fd = NULL;
+  b->nnowait_fd = 0;
   /* The last poster may still be inside its critical section. */
   pthread_mutex_lock(&b->post_lock);
   pthread_mutex_unlock(&b->post_lock);
@@ -338,4 +359,56 @@ int tl_backend_auto(char *why, size_t whylen) {
   r = b.be->id;
   tl__base_destroy(&b);
   return r;
+}
+
+/* The per-fd answer is kept until the fd is closed through the loop
+ * (tl__base_nowait_forget): one fstat and one fcntl per fd, not per op. */
+enum { NW_UNKNOWN = 0, NW_YES = 1, NW_NO = 2 };
+
+int tl__base_nowait_fd(struct tl__base *b, int fd) {
+  if (fd < 0)
+    return 0;
+  if ((unsigned)fd >= b->nnowait_fd) {
+    unsigned n = b->nnowait_fd ? b->nnowait_fd : 64;
+    while (n <= (unsigned)fd)
+      n *= 2;
+    unsigned char *p = realloc(b->nowait_fd, n);
+    if (!p)
+      return 0;
+    memset(p + b->nnowait_fd, 0, n - b->nnowait_fd);
+    b->nowait_fd = p;
+    b->nnowait_fd = n;
+  }
+  unsigned char *c = &b->nowait_fd[fd];
+  if (*c == NW_UNKNOWN) {
+    struct stat st;
+    int fl = fcntl(fd, F_GETFL);
+    /* Regular files only: O_DIRECT would wait for the device on the loop
+     * thread (or fail), and a block device's page cache is rarely warm. */
+    *c = fl >= 0 && !(fl & O_DIRECT) && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? NW_YES
+                                                                                   : NW_NO;
+  }
+  return *c == NW_YES;
+}
+
+void tl__base_nowait_forget(struct tl__base *b, int fd) {
+  if (fd >= 0 && (unsigned)fd < b->nnowait_fd)
+    b->nowait_fd[fd] = NW_UNKNOWN;
+}
+
+int tl__base_try_nowait(struct tl__base *b, tl_op *op) {
+  if (!b->nowait_left || !tl__base_nowait_fd(b, op->fd))
+    return 0;
+  b->syscalls++;
+  int64_t r = tl__op_run_nowait(op);
+  if (r == -EAGAIN) {
+    tl__pool_count_nowait(0);
+    return 0;
+  }
+  if (r == -EOPNOTSUPP || r == -EINVAL)
+    return 0;   /* an old kernel without RWF_NOWAIT for this file: the pool */
+  b->nowait_left--;
+  tl__pool_count_nowait(1);
+  tl__base_op_done(b, op, r);
+  return 1;
 }

@@ -186,7 +186,12 @@ struct tl__base {
   double op_limit;
   int op_limit_taken;
 
-  unsigned flags;               /* the loop's TL_FLAG_* */
+  unsigned flags;               /* the loop's TL_FLAG_* (TRILOOP_FILE_NOWAIT included) */
+  /* TL_FLAG_FILE_NOWAIT: inline tries left this iteration, the budget per
+   * iteration, and the per-fd cache of tl__base_nowait_fd(). */
+  unsigned nowait_left, nowait_budget;
+  unsigned char *nowait_fd;
+  unsigned nnowait_fd;
   char why[160];                /* last backend setup failure, or auto's reason */
 };
 
@@ -216,6 +221,21 @@ void tl__base_wake(struct tl__base *b);
 void tl__base_post(struct tl__base *b, struct tl__job *job);
 /* Loop thread: run done() of every posted job (called for wakefd events). */
 void tl__base_drain(struct tl__base *b);
+
+/* TL_FLAG_FILE_NOWAIT: is fd a buffered regular file (not O_DIRECT),
+ * worth an inline RWF_NOWAIT try?  Cached per fd until
+ * tl__base_nowait_forget (the fd is closed through the loop). */
+int tl__base_nowait_fd(struct tl__base *b, int fd);
+void tl__base_nowait_forget(struct tl__base *b, int fd);
+/* The inline try for a read/write op on such an fd, budget permitting:
+ * returns 1 when the op completed (tl__base_op_done was called), 0 when it
+ * must go to the pool. */
+int tl__base_try_nowait(struct tl__base *b, tl_op *op);
+/* src/ops_sync.c: the op's syscall with RWF_NOWAIT; -EAGAIN if it would
+ * block. */
+int64_t tl__op_run_nowait(tl_op *op);
+/* src/pool.c: counts an inline hit (hit = 1) or an EAGAIN (hit = 0). */
+void tl__pool_count_nowait(int hit);
 
 /* Backend helpers shared by several backends. */
 int tl__fd_is_file(int fd);    /* regular file or block device: 1, else 0, -errno */

@@ -312,3 +312,40 @@ int64_t tl__op_run_on_worker(struct tl__job *job, tl_op *op, int file) {
     return tl__op_run_blocking(op);
   }
 }
+
+/* TL_FLAG_FILE_NOWAIT's inline try: the op's read or write with RWF_NOWAIT
+ * (page cache only, -EAGAIN if it would wait for the device or a lock).
+ * An offset of -1 uses the file position, as the blocking path does. */
+int64_t tl__op_run_nowait(tl_op *op) {
+  struct iovec one;
+  const struct iovec *iov = &one;
+  int cnt = 1;
+  int64_t off;
+  int write_op = 0;
+  switch (op->type) {
+  case TL_OP_WRITE: case TL_OP_WRITE_FIXED:
+    write_op = 1;
+    /* fall through */
+  case TL_OP_READ: case TL_OP_READ_FIXED:
+    one.iov_base = op->u.rw.buf;
+    one.iov_len = op->u.rw.len;
+    off = op->u.rw.off;
+    break;
+  case TL_OP_WRITEV:
+    write_op = 1;
+    /* fall through */
+  case TL_OP_READV:
+    iov = op->u.rwv.iov;
+    cnt = (int)op->u.rwv.iovcnt;
+    off = op->u.rwv.off;
+    break;
+  default:
+    return -EAGAIN;
+  }
+  int64_t r;
+  do
+    r = ret(write_op ? pwritev2(op->fd, iov, cnt, off < 0 ? -1 : off, RWF_NOWAIT)
+                     : preadv2(op->fd, iov, cnt, off < 0 ? -1 : off, RWF_NOWAIT));
+  while (r == -EINTR);
+  return r == -EWOULDBLOCK ? -EAGAIN : r;
+}

@@ -6,7 +6,7 @@
  * a worker pays a single lock/unlock per job (it marks the finished job done
  * and takes the next one in the same critical section).
  *
- * Idle workers sit on a LIFO stack, each on its own condition variable, so a
+ * Idle workers sit on a LIFO stack, each on its own futex word, so a
  * submit wakes exactly as many workers as it has jobs without an idle worker
  * coming for them (never a broadcast), the most recently idle (cache-warm)
  * worker first, and the ones at the bottom of the stack are the ones whose
@@ -55,7 +55,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,7 +67,7 @@
 enum { W_IDLE, W_WOKEN, W_BUSY };
 
 struct worker {
-  pthread_cond_t cond;
+  atomic_uint wakew;              /* futex word: 1 once a submit woke us (see worker_sleep) */
   int efd;                        /* eventfd: a cancel interrupts tl__pool_wait */
   int state;                      /* W_*, under the lock */
   int kicked;                     /* efd was written for the current job */
@@ -108,8 +110,9 @@ enum { SHORT_NS = 50 * 1000, MONITOR_MS = 2 };
 
 static __thread struct worker *self;
 
-/* ms from now on clock c (the workers' condition variables run on
- * CLOCK_MONOTONIC; the statically initialised ones on CLOCK_REALTIME). */
+/* ms from now on clock c (the workers'
+ * futex waits on CLOCK_MONOTONIC; the statically initialised condition
+ * variables on CLOCK_REALTIME). */
 static void deadline_after(clockid_t c, struct timespec *ts, unsigned ms) {
   clock_gettime(c, ts);
   ts->tv_sec += ms / 1000;
@@ -145,8 +148,7 @@ static void atfork_child(void) {
 
 void tl__pool_atfork_child(void) {
   pthread_mutex_lock(&P.lock);
-  /* The workers do not exist here.  Their condition variables may still
-   * record waiters, so they are never destroyed, only freed. */
+  /* The workers do not exist here: free what they left. */
   struct worker *w = P.all;
   while (w) {
     struct worker *next = w->anext;
@@ -304,6 +306,35 @@ static void run_locked(struct worker *w, struct tl__job *j, int cls) {
     P.nbusy_work++;
 }
 
+/*
+ * An idle worker sleeps on a futex word of its own rather than a
+ * condition variable: glibc's pthread_cond_wait made a third futex call
+ * per hand-off (a FUTEX_WAKE of the condvar's internal lock that woke
+ * nobody: strace -f -k, cached reads at queue depth 1), so each op on an
+ * idle pool cost a wake, a wait and that.  The state under P.lock stays
+ * the truth; the word only says "look again".  It is cleared under the
+ * lock before sleeping, and a waker sets it only after changing the state
+ * under the lock (dispatch_locked), so a wake that comes before the wait
+ * makes the wait return at once: none is lost.  A stale one only costs a
+ * look at the state.  Called with P.lock held; returns with it held.
+ * Returns 1 if the deadline dl (CLOCK_MONOTONIC, NULL: none) passed.
+ */
+static int worker_sleep(struct worker *w, const struct timespec *dl) {
+  atomic_store_explicit(&w->wakew, 0, memory_order_relaxed);
+  pthread_mutex_unlock(&P.lock);
+  long r = syscall(SYS_futex, &w->wakew, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, 0, dl, NULL,
+                   FUTEX_BITSET_MATCH_ANY);
+  int timed_out = r < 0 && errno == ETIMEDOUT;
+  pthread_mutex_lock(&P.lock);
+  return timed_out;
+}
+
+/* After w->state left W_IDLE under the lock (the lock may be held or not). */
+static void worker_wake(struct worker *w) {
+  atomic_store_explicit(&w->wakew, 1, memory_order_release);
+  syscall(SYS_futex, &w->wakew, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, NULL, NULL, 0);
+}
+
 static void *worker_main(void *arg) {
   struct worker *w = arg;
   self = w;
@@ -323,12 +354,8 @@ static void *worker_main(void *arg) {
       if (timed)
         deadline_after(CLOCK_MONOTONIC, &dl, P.keepalive_ms);
       int expired = 0;
-      while (w->state == W_IDLE && !expired) {
-        if (timed)
-          expired = pthread_cond_timedwait(&w->cond, &P.lock, &dl) == ETIMEDOUT;
-        else
-          pthread_cond_wait(&w->cond, &P.lock);
-      }
+      while (w->state == W_IDLE && !expired)
+        expired = worker_sleep(w, timed ? &dl : NULL);
       if (w->state == W_IDLE) {
         idle_remove(w);
         if (P.nthreads > P.min_threads && !startable_locked() &&
@@ -395,7 +422,6 @@ static void *worker_main(void *arg) {
   all_remove(w);
   pthread_mutex_unlock(&P.lock);
   close(w->efd);
-  pthread_cond_destroy(&w->cond);
   free(w);
   return NULL;
 }
@@ -433,11 +459,7 @@ static int spawn(void) {
     free(w);
     return r;
   }
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&w->cond, &ca);
-  pthread_condattr_destroy(&ca);
+  atomic_init(&w->wakew, 0);
   w->state = W_WOKEN;
 
   pthread_mutex_lock(&P.lock);
@@ -458,7 +480,6 @@ static int spawn(void) {
     pthread_cond_broadcast(&P.startedcv);
   pthread_mutex_unlock(&P.lock);
   close(w->efd);
-  pthread_cond_destroy(&w->cond);
   free(w);
   return -e;
 }
@@ -472,7 +493,7 @@ static int spawn(void) {
  * unlocking: a worker signalled under the lock would wake only to block on
  * the mutex we hold, which costs a second context switch per wakeup.  Until
  * then P.wakers keeps the workers in wake[] from retiring (freeing their
- * condition variable).
+ * futex word).
  */
 enum { WAKE_MAX = 16 };
 
@@ -489,7 +510,7 @@ static unsigned dispatch_locked(struct worker **wake, unsigned *nwake, int *star
       if (*nwake < WAKE_MAX)
         wake[(*nwake)++] = w;
       else
-        pthread_cond_signal(&w->cond);
+        worker_wake(w);
     } else {
       /* startable_locked() already keeps work jobs within the bound. */
       P.nthreads++;
@@ -559,7 +580,7 @@ static int dispatch_finish(struct worker **wake, unsigned nwake, unsigned spawn_
   int nested = 0;
   if (nwake) {
     for (unsigned i = 0; i < nwake; i++)
-      pthread_cond_signal(&wake[i]->cond);
+      worker_wake(wake[i]);
     atomic_fetch_sub_explicit(&P.wakers, 1, memory_order_release);
   }
   if (start_monitor) {
@@ -821,6 +842,13 @@ int tl__pool_wait(struct tl__job *job, int fd, short events, int timeout_ms) {
   }
 }
 
+/* Bumped by loop threads without the pool's lock. */
+static _Atomic uint64_t nowait_hits, nowait_eagain;
+
+void tl__pool_count_nowait(int hit) {
+  atomic_fetch_add_explicit(hit ? &nowait_hits : &nowait_eagain, 1, memory_order_relaxed);
+}
+
 void tl_pool_stats(struct tl_pool_stats *st) {
   pthread_mutex_lock(&P.lock);
   start_locked();
@@ -832,4 +860,6 @@ void tl_pool_stats(struct tl_pool_stats *st) {
   st->completed = P.completed;
   st->spawn_failures = P.spawn_failures;
   pthread_mutex_unlock(&P.lock);
+  st->nowait_hits = atomic_load_explicit(&nowait_hits, memory_order_relaxed);
+  st->nowait_eagain = atomic_load_explicit(&nowait_eagain, memory_order_relaxed);
 }

@@ -1187,6 +1187,170 @@ START_TEST(test_ops_inline_completions_do_not_starve_another_connection) {
 }
 END_TEST
 
+/* TL_FLAG_FILE_NOWAIT: a page-cached read completes inline (epoll,
+ * threadpool: counted as a hit), an O_DIRECT fd never goes inline, a read
+ * of a page that is not cached goes to the pool after an EAGAIN, and every
+ * result is the right one.  uring accepts the flag and ignores it. */
+static tl_loop *nowait_loop(int i) {
+  tl_loop *loop;
+  ck_assert_int_eq(tl_loop_new(&loop, (unsigned)th_id(i) | TL_FLAG_FILE_NOWAIT), 0);
+  return loop;
+}
+
+static int nowait_backend(tl_loop *loop) { return tl_backend(loop) != TL_BACKEND_URING; }
+
+START_TEST(test_op_file_nowait_cached_read_is_inline_and_correct) {
+  tl_loop *loop = nowait_loop(_i);
+  char src[8192];
+  for (size_t k = 0; k < sizeof src; k++)
+    src[k] = (char)(k * 7 + 3);
+  int fd = th_tmpfile(src, sizeof src);
+  struct tl_pool_stats s0, s1;
+  tl_pool_stats(&s0);
+  char buf[4096];
+  tl_op op;
+  struct th_opres r;
+  th_op_prep(&op, &r);
+  ck_assert_int_eq(tl_read(loop, &op, fd, buf, sizeof buf, 1000, th_op_cb), 0);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_DEFAULT), 0);
+  ck_assert_int_eq(r.res, (int64_t)sizeof buf);
+  ck_assert_int_eq(memcmp(buf, src + 1000, sizeof buf), 0);
+  /* A read across EOF: the short result is the op's result. */
+  th_op_prep(&op, &r);
+  ck_assert_int_eq(tl_read(loop, &op, fd, buf, sizeof buf, 6000, th_op_cb), 0);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_DEFAULT), 0);
+  ck_assert_int_eq(r.res, 8192 - 6000);
+  ck_assert_int_eq(memcmp(buf, src + 6000, 8192 - 6000), 0);
+  /* A write goes inline too where the kernel allows it; either way it lands. */
+  th_op_prep(&op, &r);
+  ck_assert_int_eq(tl_write(loop, &op, fd, "xyz", 3, 10, th_op_cb), 0);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_DEFAULT), 0);
+  ck_assert_int_eq(r.res, 3);
+  ck_assert_int_eq(pread(fd, buf, 3, 10), 3);
+  ck_assert_int_eq(memcmp(buf, "xyz", 3), 0);
+  tl_pool_stats(&s1);
+  if (nowait_backend(loop)) {
+    ck_assert_uint_ge(s1.nowait_hits - s0.nowait_hits, 2);
+    ck_assert_uint_le(s1.completed - s0.completed, 1);   /* at most the write went to the pool */
+  } else {
+    ck_assert_uint_eq(s1.nowait_hits, s0.nowait_hits);
+  }
+  close(fd);
+  th_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_op_file_nowait_never_inline_on_an_o_direct_fd) {
+  char dir[4096], path[4200];
+  th_tmpdir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/direct", dir);
+  int wfd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+  ck_assert_int_ge(wfd, 0);
+  char *buf;
+  ck_assert_int_eq(posix_memalign((void **)&buf, 4096, 8192), 0);
+  memset(buf, 'd', 8192);
+  ck_assert_int_eq(pwrite(wfd, buf, 8192, 0), 8192);
+  close(wfd);
+  int fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+  if (fd < 0) {   /* a filesystem without O_DIRECT (tmpfs): nothing to show */
+    free(buf);
+    th_rmdir(dir);
+    return;
+  }
+  tl_loop *loop = nowait_loop(_i);
+  struct tl_pool_stats s0, s1;
+  tl_pool_stats(&s0);
+  memset(buf, 0, 8192);
+  for (int k = 0; k < 3; k++) {
+    tl_op op;
+    struct th_opres r;
+    th_op_prep(&op, &r);
+    ck_assert_int_eq(tl_read(loop, &op, fd, buf, 4096, 4096, th_op_cb), 0);
+    ck_assert_int_eq(tl_run(loop, TL_RUN_DEFAULT), 0);
+    ck_assert_int_eq(r.res, 4096);
+    ck_assert_int_eq(buf[0], 'd');
+  }
+  tl_pool_stats(&s1);
+  ck_assert_uint_eq(s1.nowait_hits, s0.nowait_hits);
+  ck_assert_uint_eq(s1.nowait_eagain, s0.nowait_eagain);
+  if (nowait_backend(loop))
+    ck_assert_uint_ge(s1.completed - s0.completed, 3);   /* all three on the pool */
+  close(fd);
+  th_destroy(loop);
+  free(buf);
+  th_rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_op_file_nowait_uncached_read_goes_to_the_pool) {
+  char dir[4096], path[4200];
+  th_tmpdir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/cold", dir);
+  int fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+  ck_assert_int_ge(fd, 0);
+  enum { SIZE = 1 << 20 };
+  char *src = malloc(SIZE);
+  for (int k = 0; k < SIZE; k++)
+    src[k] = (char)(k * 13 + 1);
+  ck_assert_int_eq(pwrite(fd, src, SIZE, 0), SIZE);
+  ck_assert_int_eq(fdatasync(fd), 0);
+  ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+  tl_loop *loop = nowait_loop(_i);
+  struct tl_pool_stats s0, s1;
+  tl_pool_stats(&s0);
+  char buf[4096];
+  tl_op op;
+  struct th_opres r;
+  th_op_prep(&op, &r);
+  ck_assert_int_eq(tl_read(loop, &op, fd, buf, sizeof buf, SIZE / 2, th_op_cb), 0);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_DEFAULT), 0);
+  ck_assert_int_eq(r.res, (int64_t)sizeof buf);
+  ck_assert_int_eq(memcmp(buf, src + SIZE / 2, sizeof buf), 0);
+  tl_pool_stats(&s1);
+  if (nowait_backend(loop)) {
+    /* tmpfs keeps every page: then the read was a hit, which is right too. */
+    ck_assert_uint_eq((s1.nowait_eagain - s0.nowait_eagain) + (s1.nowait_hits - s0.nowait_hits), 1);
+    if (s1.nowait_eagain > s0.nowait_eagain)
+      ck_assert_uint_ge(s1.completed - s0.completed, 1);
+  } else {
+    ck_assert_uint_eq(s1.nowait_eagain, s0.nowait_eagain);
+  }
+  close(fd);
+  th_destroy(loop);
+  free(src);
+  th_rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_op_file_nowait_env_is_checked) {
+  setenv("TRILOOP_FILE_NOWAIT", "2", 1);
+  tl_loop *loop = NULL;
+  ck_assert_int_eq(tl_loop_new(&loop, (unsigned)th_id(_i)), -EINVAL);
+  char why[160];
+  ck_assert_int_eq(tl_env_check(why, sizeof why), -EINVAL);
+  ck_assert_ptr_nonnull(strstr(why, "TRILOOP_FILE_NOWAIT"));
+  setenv("TRILOOP_FILE_NOWAIT", "1", 1);
+  ck_assert_int_eq(tl_loop_new(&loop, (unsigned)th_id(_i)), 0);
+  unsetenv("TRILOOP_FILE_NOWAIT");
+  char src[100];
+  memset(src, 'q', sizeof src);
+  int fd = th_tmpfile(src, sizeof src);
+  struct tl_pool_stats s0, s1;
+  tl_pool_stats(&s0);
+  char buf[100];
+  tl_op op;
+  struct th_opres r;
+  th_op_prep(&op, &r);
+  ck_assert_int_eq(tl_read(loop, &op, fd, buf, sizeof buf, 0, th_op_cb), 0);
+  ck_assert_int_eq(tl_run(loop, TL_RUN_DEFAULT), 0);
+  ck_assert_int_eq(r.res, 100);
+  tl_pool_stats(&s1);
+  ck_assert_uint_eq(s1.nowait_hits - s0.nowait_hits, (nowait_backend(loop) ? 1u : 0u));
+  close(fd);
+  th_destroy(loop);
+}
+END_TEST
+
 static void add(TCase *tc) {
   TH_ADD(tc, test_op_recvs_beyond_the_threads_the_fd_limit_allows_all_call_back);
   TH_ADD(tc, test_op_write_then_read_at_offsets);
@@ -1219,6 +1383,10 @@ static void add(TCase *tc) {
   TH_ADD(tc, test_op_huge_lengths_are_clamped_like_the_syscalls);
   TH_ADD(tc, test_op_idle_recvs_and_splice_do_not_starve_a_file_read);
   TH_ADD(tc, test_ops_inline_completions_do_not_starve_another_connection);
+  TH_ADD(tc, test_op_file_nowait_cached_read_is_inline_and_correct);
+  TH_ADD(tc, test_op_file_nowait_never_inline_on_an_o_direct_fd);
+  TH_ADD(tc, test_op_file_nowait_uncached_read_goes_to_the_pool);
+  TH_ADD(tc, test_op_file_nowait_env_is_checked);
 }
 
 int main(void) { return th_main("ops", add); }
