@@ -724,6 +724,11 @@ static int uring_modify(struct tl__base *b, int fd, unsigned oev, unsigned nev) 
  * the lingering polls whose time is up (see uring_modify). */
 static void arm_dirty(struct tl__base *b, struct uring *u, int will_sleep) {
   unsigned i, kept = 0;
+  /* No reaping inside get_sqe here: a poll that fires at once would queue
+   * its fd again behind i, be armed again, fire again, and so on without
+   * end (a tiny ring on readable pipes).  An fd that gets no SQE waits for
+   * the next poll(). */
+  u->reaping++;
   for (i = 0; i < u->ndirty; i++) {
     int fd = u->dirty[i];
     struct slot *s = &u->slots[fd];
@@ -751,6 +756,7 @@ static void arm_dirty(struct tl__base *b, struct uring *u, int will_sleep) {
   }
   memmove(u->dirty + kept, u->dirty + i, (u->ndirty - i) * sizeof *u->dirty);
   u->ndirty = kept + (u->ndirty - i);
+  u->reaping--;
 }
 
 /* ------------------------------------------------------------------ */
