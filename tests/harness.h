@@ -18,7 +18,18 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include "triloop.h"
+
+/* In a forked child Check's assertions cannot report: say what failed on
+ * stderr and exit non-zero; the parent asserts a clean exit. */
+#define CHILD_CHECK(cond)                                                      \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "child: %s:%d: %s failed\n", __FILE__, __LINE__, #cond); \
+      _exit(1);                                                                \
+    }                                                                          \
+  } while (0)
 
 /* Seconds Check gives every case before it counts as a (named) failure. */
 #define TH_CASE_TIMEOUT 10

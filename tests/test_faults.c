@@ -919,13 +919,6 @@ END_TEST
  * left the pool without a thread.  The callbacks are due at once: one
  * tl_run(TL_RUN_ONCE) delivers them, long before a 5 s timer.  Forked, so
  * the pool really has no thread (fork's child starts it afresh). */
-#define CHILD_CHECK(c)                                                      \
-  do {                                                                      \
-    if (!(c)) {                                                             \
-      fprintf(stderr, "%s:%d: child check failed: %s\n", __FILE__, __LINE__, #c); \
-      _exit(1);                                                             \
-    }                                                                       \
-  } while (0)
 
 START_TEST(test_faults_refused_batch_does_not_block) {
   int fd = th_tmpfile("abc", 3);

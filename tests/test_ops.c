@@ -1043,14 +1043,6 @@ END_TEST
 
 /* In a forked child Check's assertions cannot report: say what failed on
  * stderr and exit non-zero; the parent asserts a clean exit. */
-#define CHILD_CHECK(cond)                                                   \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      fprintf(stderr, "child: %s:%d: %s failed\n", __FILE__, __LINE__, #cond); \
-      _exit(1);                                                             \
-    }                                                                       \
-  } while (0)
-
 static void tick_cb(tl_loop *loop, tl_timer *w, unsigned ev) {
   (void)loop;
   (void)w;

@@ -22,14 +22,6 @@
 
 /* In a forked child Check's assertions cannot report: say what failed on
  * stderr and exit non-zero; the parent asserts a clean exit. */
-#define CHILD_CHECK(cond)                                                      \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "child: %s:%d: %s failed\n", __FILE__, __LINE__, #cond); \
-      _exit(1);                                                                \
-    }                                                                          \
-  } while (0)
-
 static void counting_cb(tl_loop *loop, tl_op *op, int64_t res) {
   (void)loop;
   struct th_opres *r = op->data;

@@ -27,14 +27,6 @@
 
 /* In a forked child Check's assertions cannot report: say what failed on
  * stderr and exit non-zero; the parent asserts a clean exit. */
-#define CHILD_CHECK(cond)                                                   \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      fprintf(stderr, "child: %s:%d: %s failed\n", __FILE__, __LINE__, #cond); \
-      _exit(1);                                                             \
-    }                                                                       \
-  } while (0)
-
 static void wait_child_ok(pid_t pid) {
   int st;
   ck_assert_int_eq(waitpid(pid, &st, 0), pid);
